@@ -1,0 +1,168 @@
+//! `vigie-agent`: parses the command line and runs one subcommand; the logic lives in the library.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use vigie_agent::config::AgentConfig;
+use vigie_agent::{check, enroll, now_ms, run};
+
+const DEFAULT_STATE_DIR: &str = "/var/lib/vigie-agent";
+const DEFAULT_CONFIG: &str = "/etc/vigie/agent.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigie-agent",
+    version,
+    about = "Vigie agent: read-only probes, signed reports"
+)]
+struct Cli {
+    /// Configuration file (default /etc/vigie/agent.toml when it exists).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Enroll with a collector: the token comes from a file or standard input, never the command line.
+    Enroll {
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Enrollment URL, https://HOST:PORT.
+        #[arg(long)]
+        collector: String,
+        /// File holding the token, or `-` for standard input.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// `sha256:` pin of the collector's CA (`vigie-collector ca-fingerprint`).
+        #[arg(long)]
+        ca_fingerprint: String,
+    },
+    /// Run the agent.
+    Run {
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+    /// Run every probe once and print the evidence; needs no collector.
+    Check {
+        /// Print the public JSON format (vigie.v1.Report, proto3 JSON mapping).
+        #[arg(long)]
+        json: bool,
+        /// Evaluate a mounted tree instead of this host.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Read (never write) first-seen dates from this state directory.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<AgentConfig> {
+    let path = path.or_else(|| {
+        let default = PathBuf::from(DEFAULT_CONFIG);
+        default.exists().then_some(default)
+    });
+    Ok(AgentConfig::load(path.as_deref())?)
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
+    let cfg = load_config(cli.config)?;
+    match cli.command {
+        Command::Enroll {
+            state_dir,
+            collector,
+            token_file,
+            ca_fingerprint,
+        } => {
+            let mut token = String::new();
+            if token_file.as_os_str() == "-" {
+                std::io::stdin()
+                    .take(4096)
+                    .read_to_string(&mut token)
+                    .context("reading the token from standard input")?;
+            } else {
+                token = std::fs::read_to_string(&token_file)
+                    .with_context(|| format!("reading the token from {}", token_file.display()))?;
+            }
+            let hostname = sysinfo::System::host_name().unwrap_or_default();
+            let id =
+                enroll::enroll(&state_dir, &collector, &token, &ca_fingerprint, &hostname).await?;
+            eprintln!(
+                "enrolled as host {} in organisation {}; reports go to {}",
+                id.enrollment.host_id, id.enrollment.org_id, id.enrollment.collector
+            );
+            Ok(())
+        }
+        Command::Run { state_dir } => {
+            let stop = tokio_util::sync::CancellationToken::new();
+            let s = stop.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                s.cancel();
+            });
+            run::run(&state_dir, cfg, stop).await
+        }
+        Command::Check {
+            json,
+            root,
+            state_dir,
+        } => {
+            if !root.is_dir() {
+                bail!("--root {}: not a directory", root.display());
+            }
+            let report = check::check(&cfg, &root, state_dir.as_deref(), now_ms()).await?;
+            if json {
+                println!("{}", vigie_proto::json::report_to_json(&report)?);
+            } else {
+                print!("{}", check::summary(&report));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The agent's probe layer: the `Probe` trait, the context every probe reads, the probe config
+//! section, the one ordered registry of compiled-in probes, and the runner that turns every
+//! outcome (success, error, timeout, panic) into a `DomainState`.
+//!
+//! Not here: scheduling, signing, spooling and shipping (the rest of the agent), and any judgement
+//! of the evidence (the collector's policies). Probes only observe: they never write outside
+//! `ProbeCx::state_dir` and write nothing at all when it is `None`.
+
+pub mod apt;
+mod error;
+mod fsutil;
+pub mod inventory;
+pub mod os_release;
+mod runner;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use vigie_proto::v1::domain_state::State;
+use vigie_proto::v1::Domain;
+
+pub use apt::{parse_simulation, PatchesConfig, SimulatedUpgrade};
+pub use error::{ConfigError, ProbeError};
+pub use fsutil::unix_path;
+pub use inventory::InventoryConfig;
+pub use runner::run_all;
+
+/// What a probe may know about the cycle it runs in. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ProbeCx {
+    /// `/` normally. `check --root DIR` evaluates a mounted tree: every file a probe reads is
+    /// resolved under this root (absolute symlinks included), and tools run against it only when
+    /// they support a foreign root.
+    pub root: PathBuf,
+    /// Where a probe may keep small state files (first-seen dates). `None` is read-only mode
+    /// (`check`): probes may read their state but never write it.
+    pub state_dir: Option<PathBuf>,
+    /// Agent clock for this cycle, UTC milliseconds. Probes never read the clock themselves.
+    pub now_ms: i64,
+    /// Role declared in the agent config: server, workstation or laptop.
+    pub role: Option<String>,
+    /// Default budget of a probe (and of the tools it runs) when the probe sets none itself.
+    pub command_timeout: Duration,
+}
+
+impl ProbeCx {
+    /// Whether the probes observe the running host (root is `/`) rather than a mounted tree.
+    pub fn is_live_root(&self) -> bool {
+        self.root == std::path::Path::new("/")
+    }
+}
+
+/// One compiled-in check of the host. Implementations are cheap, stateless between cycles (state
+/// lives in files under `ProbeCx::state_dir`) and safe to run concurrently with other probes.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// Stable identifier, e.g. `patches.apt`; it names the probe in evidence and logs.
+    fn id(&self) -> &'static str;
+    /// The evidence domain this probe fills.
+    fn domain(&self) -> Domain;
+    /// How long the runner lets `collect` run before it gives up on it. Probes that run a tool
+    /// with their own, configured timeout return something slightly longer, so that their own,
+    /// more precise error wins.
+    fn timeout(&self, cx: &ProbeCx) -> Duration {
+        cx.command_timeout
+    }
+    /// Observes the host once and returns the domain's whole current state (DESIGN decision 11).
+    async fn collect(&self, cx: &ProbeCx) -> Result<State, ProbeError>;
+}
+
+/// The `[probes]` section of the agent config. Every probe is enabled by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbesConfig {
+    /// Host inventory (OS, kernel, CPU, memory, disks, machine id).
+    pub inventory: InventoryConfig,
+    /// Pending updates, security updates, refresh and reboot state, automatic updates, OS end of life.
+    pub patches: PatchesConfig,
+}
+
+/// The registry: every compiled-in probe, in the order they run and report. Disabled probes are
+/// left out. Add a probe here, deliberately, and nowhere else (style rule 5).
+pub fn all_probes(cfg: &ProbesConfig) -> Result<Vec<Box<dyn Probe>>, ConfigError> {
+    let mut probes: Vec<Box<dyn Probe>> = Vec::new();
+    // Inventory first: it identifies the host and its OS, which every other domain is read against.
+    if cfg.inventory.enabled {
+        probes.push(cfg.inventory.build()?);
+    }
+    // Patches: runs apt-get, the slowest probe; the runner starts all probes at once anyway.
+    if cfg.patches.enabled {
+        probes.push(cfg.patches.build()?);
+    }
+    Ok(probes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[track_caller]
+    fn check(toml_text: &str, expect_ids: &[&str]) {
+        let cfg: ProbesConfig = toml::from_str(toml_text).unwrap();
+        let ids: Vec<&str> = all_probes(&cfg).unwrap().iter().map(|p| p.id()).collect();
+        assert_eq!(ids, expect_ids);
+    }
+
+    #[test]
+    fn registry_follows_config() {
+        check("", &["inventory.sysinfo", "patches.apt"]);
+        check("[patches]\nenabled = false\n", &["inventory.sysinfo"]);
+        check("[inventory]\nenabled = false\n", &["patches.apt"]);
+    }
+
+    #[test]
+    fn registry_ids_are_unique_and_default_config_round_trips() {
+        let cfg = ProbesConfig::default();
+        let probes = all_probes(&cfg).unwrap();
+        let ids: BTreeSet<&str> = probes.iter().map(|p| p.id()).collect();
+        assert_eq!(ids.len(), probes.len());
+        let text = toml::to_string(&cfg).unwrap();
+        let back: ProbesConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<ProbesConfig>("[patches]\nfoo = 1\n").is_err());
+        let cfg: ProbesConfig = toml::from_str("[patches]\ntimeout_secs = 0\n").unwrap();
+        let err = all_probes(&cfg).err().unwrap();
+        assert!(
+            err.to_string().contains("probes.patches.timeout_secs"),
+            "{err}"
+        );
+        let cfg: ProbesConfig = toml::from_str("[patches]\napt_get_path = \"apt-get\"\n").unwrap();
+        assert!(all_probes(&cfg).is_err());
+    }
+}

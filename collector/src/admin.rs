@@ -1,0 +1,384 @@
+//! Admin commands (`org`, `token`, `host`, `findings`, `rebuild`): one request type executed against the
+//! store, either inside a running server through a local socket that authenticates its caller by
+//! SO_PEERCRED, or directly on the data directory when no server holds it.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::server::enroll::{token_hash, TOKEN_PREFIX};
+use crate::store::{AuditEntry, FindingRecord, KeyEvent, Org, Store, StoreError, TokenRecord};
+
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// One admin request; the command line builds it, the socket carries it as one JSON line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    OrgAdd {
+        id: String,
+        name: String,
+    },
+    OrgList,
+    TokenCreate {
+        org: String,
+        ttl_secs: u64,
+    },
+    HostList {
+        org: Option<String>,
+    },
+    HostShow {
+        host: String,
+    },
+    HostRevoke {
+        host: String,
+        reason: String,
+    },
+    HostHistory {
+        host: String,
+    },
+    Findings {
+        org: Option<String>,
+        host: Option<String>,
+        json: bool,
+    },
+    Rebuild,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    pub output: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Runs a request. `actor` goes into the audit trail (`uid:N`).
+pub async fn execute(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    profile: vigie_policies::Profile,
+    actor: &str,
+    req: Request,
+) -> Result<String, AdminError> {
+    let now = clock.now_ms();
+    let audit = |action: &str, org: Option<&str>, detail: String| AuditEntry {
+        at_ms: now,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        org: org.map(Into::into),
+        detail,
+    };
+    match req {
+        Request::OrgAdd { id, name } => {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(AdminError::Invalid(format!(
+                    "organisation id {id:?}: use 1 to 64 lower-case letters, digits or dashes"
+                )));
+            }
+            store
+                .add_org(Org {
+                    id: id.clone(),
+                    name: name.clone(),
+                    created_at_ms: now,
+                })
+                .await?;
+            store
+                .append_audit(audit("org.add", Some(&id), name))
+                .await?;
+            Ok(format!("organisation {id} added\n"))
+        }
+        Request::OrgList => Ok(store
+            .orgs()
+            .await?
+            .into_iter()
+            .map(|o| format!("{}\t{}\n", o.id, o.name))
+            .collect()),
+        Request::TokenCreate { org, ttl_secs } => {
+            if ttl_secs == 0 || ttl_secs > 30 * 86_400 {
+                return Err(AdminError::Invalid(
+                    "token lifetime must be between 1 s and 30 days".into(),
+                ));
+            }
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+            let ttl_ms = i64::try_from(ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            store
+                .add_token(TokenRecord {
+                    hash: token_hash(&token),
+                    org: org.clone(),
+                    created_at_ms: now,
+                    expires_at_ms: now.saturating_add(ttl_ms),
+                    redeemed_by: None,
+                })
+                .await?;
+            let hash_prefix = hex::encode(token_hash(&token))
+                .chars()
+                .take(12)
+                .collect::<String>();
+            store
+                .append_audit(audit(
+                    "token.create",
+                    Some(&org),
+                    format!("sha256 {hash_prefix}…, ttl {ttl_secs} s"),
+                ))
+                .await?;
+            Ok(format!("{token}\n"))
+        }
+        Request::HostList { org } => {
+            let mut out = String::from("HOST\tORG\tHOSTNAME\tLAST SEEN\tSTATE\n");
+            for h in store.hosts(org.as_deref()).await? {
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    h.id,
+                    h.org,
+                    h.hostname,
+                    fmt_time(h.last_seen_ms),
+                    if h.revoked.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                ));
+            }
+            Ok(out)
+        }
+        Request::HostShow { host } => {
+            let h = store
+                .host(&host)
+                .await?
+                .ok_or(StoreError::NoSuchHost(host))?;
+            serde_json::to_string_pretty(&h)
+                .map(|s| s + "\n")
+                .map_err(|e| AdminError::Invalid(e.to_string()))
+        }
+        Request::HostRevoke { host, reason } => {
+            let h = store
+                .host(&host)
+                .await?
+                .ok_or_else(|| StoreError::NoSuchHost(host.clone()))?;
+            store
+                .record_key_event(
+                    &host,
+                    KeyEvent::Revoked {
+                        at_ms: now,
+                        reason: reason.clone(),
+                    },
+                )
+                .await?;
+            store
+                .append_audit(audit(
+                    "host.revoke",
+                    Some(&h.org),
+                    format!("{host}: {reason}"),
+                ))
+                .await?;
+            tracing::warn!(target: "security", host = %host, actor, "Host revoked.");
+            Ok(format!("host {host} revoked\n"))
+        }
+        Request::HostHistory { host } => {
+            let events = store.key_history(&host).await?;
+            serde_json::to_string_pretty(&events)
+                .map(|s| s + "\n")
+                .map_err(|e| AdminError::Invalid(e.to_string()))
+        }
+        Request::Findings { org, host, json } => {
+            let findings = store.findings(org.as_deref(), host.as_deref()).await?;
+            Ok(render_findings(&findings, json))
+        }
+        Request::Rebuild => {
+            let catalogue = vigie_policies::Catalogue::builtin()
+                .map_err(|e| AdminError::Invalid(e.to_string()))?;
+            let n = crate::derive::rebuild(store, &catalogue, profile, now).await?;
+            Ok(format!("derived state rebuilt from {n} stored reports\n"))
+        }
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC), or `never`.
+pub fn fmt_time(ms: i64) -> String {
+    if ms <= 0 {
+        return "never".into();
+    }
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.unsigned_abs());
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Findings as JSON (an array) or as an aligned table.
+pub fn render_findings(findings: &[FindingRecord], json: bool) -> String {
+    if json {
+        return serde_json::to_string_pretty(findings)
+            .map(|s| s + "\n")
+            .unwrap_or_default();
+    }
+    let rows: Vec<[String; 6]> = findings
+        .iter()
+        .map(|f| {
+            [
+                f.org.clone(),
+                if f.hostname.is_empty() {
+                    f.host_id.clone()
+                } else {
+                    f.hostname.clone()
+                },
+                f.check_id.clone(),
+                f.outcome.clone(),
+                f.severity.clone(),
+                format!("{} — {}", f.title_fr, f.detail),
+            ]
+        })
+        .collect();
+    table(
+        &["ORG", "HOST", "CHECK", "OUTCOME", "SEVERITY", "FINDING"],
+        &rows,
+    )
+}
+
+/// A plain aligned text table.
+pub fn table<const N: usize>(head: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = head.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(head.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn own_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+/// Serves admin requests on `path` until `stop`; only root and the server's own user may call.
+pub async fn serve_socket(
+    path: &Path,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    profile: vigie_policies::Profile,
+    stop: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let me = own_uid();
+    let path = path.to_path_buf();
+    Ok(tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                _ = stop.cancelled() => break,
+                s = listener.accept() => match s { Ok((s, _)) => s, Err(_) => continue },
+            };
+            let uid = stream.peer_cred().map(|c| c.uid()).ok();
+            if uid != Some(0) && uid != Some(me) {
+                tracing::warn!(target: "security", uid = ?uid, "Admin socket caller refused.");
+                continue;
+            }
+            let (store, clock) = (store.clone(), clock.clone());
+            tokio::spawn(async move {
+                let _ = handle(
+                    stream,
+                    store.as_ref(),
+                    clock.as_ref(),
+                    profile,
+                    uid.unwrap_or(u32::MAX),
+                )
+                .await;
+            });
+        }
+        let _ = std::fs::remove_file(&path);
+    }))
+}
+
+async fn handle(
+    stream: UnixStream,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    profile: vigie_policies::Profile,
+    uid: u32,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST_BYTES as u64);
+    reader.read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(req) => match execute(store, clock, profile, &format!("uid:{uid}"), req).await {
+            Ok(output) => Reply { ok: true, output },
+            Err(e) => Reply {
+                ok: false,
+                output: e.to_string(),
+            },
+        },
+        Err(e) => Reply {
+            ok: false,
+            output: format!("malformed admin request: {e}"),
+        },
+    };
+    let mut text = serde_json::to_string(&reply).unwrap_or_default();
+    text.push('\n');
+    write.write_all(text.as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// Sends a request to a running server; `Ok(None)` when no server listens on the socket.
+pub async fn call_socket(path: &Path, req: &Request) -> std::io::Result<Option<Reply>> {
+    let stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let (read, mut write) = stream.into_split();
+    let mut text = serde_json::to_string(req).map_err(std::io::Error::other)?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await?;
+    let mut line = String::new();
+    BufReader::new(read)
+        .take(64 * 1024 * 1024)
+        .read_line(&mut line)
+        .await?;
+    serde_json::from_str(&line)
+        .map(Some)
+        .map_err(std::io::Error::other)
+}

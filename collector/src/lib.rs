@@ -1,0 +1,13 @@
+//! The Vigie collector: enrollment CA, mutual-TLS ingest of signed reports, the durable store, derived
+//! state and findings, and the admin commands. `main.rs` only parses the command line.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod datadir;
+pub mod derive;
+pub mod evaluate;
+pub mod pki;
+pub mod server;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,377 @@
+//! `vigie-collector`: parses the command line and runs one subcommand. All the logic lives in the
+//! library; this file maps errors to messages and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use vigie_collector::admin::{self, Request};
+use vigie_collector::clock::{Clock, SystemClock};
+use vigie_collector::datadir::{self, InitOptions};
+use vigie_collector::store::sled_store::SledStore;
+use vigie_collector::store::Store;
+use vigie_collector::{evaluate, server};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigie-collector",
+    version,
+    about = "Vigie collector: enrollment, ingest, findings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a data directory: CA, server certificate, snapshot key, configuration.
+    Init {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Ingest address (mutual TLS).
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        listen: String,
+        /// Enrollment address (server-authenticated TLS).
+        #[arg(long, default_value = "127.0.0.1:7444")]
+        enroll_listen: String,
+        /// DNS name or IP address for the server certificate (repeatable).
+        #[arg(long = "san", required = true)]
+        sans: Vec<String>,
+    },
+    /// Run the collector.
+    Serve {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Print the CA pin (`sha256:` of its SubjectPublicKeyInfo) and nothing else.
+    CaFingerprint {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Enrollment tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Enrolled hosts.
+    Host {
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+    /// Findings per host and check.
+    Findings {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Judge the JSON printed by `vigie-agent check --json`, offline (no server, no store).
+    Evaluate {
+        #[arg(long)]
+        evidence: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long, default_value = "standard")]
+        profile: String,
+    },
+    /// Recompute derived state (latest states, findings) from the stored reports.
+    Rebuild {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    Add {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Short id, e.g. `mairie-test`.
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a one-time enrollment token; prints only the token.
+    Create {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+        /// Lifetime, e.g. `1h`, `30m`, `2days`.
+        #[arg(long)]
+        ttl: humantime::Duration,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HostCommand {
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    Show {
+        #[arg(long)]
+        data_dir: PathBuf,
+        host: String,
+    },
+    Revoke {
+        #[arg(long)]
+        data_dir: PathBuf,
+        host: String,
+        #[arg(long)]
+        reason: String,
+    },
+    History {
+        #[arg(long)]
+        data_dir: PathBuf,
+        host: String,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let clock = SystemClock;
+    match cli.command {
+        Command::Init {
+            data_dir,
+            listen,
+            enroll_listen,
+            sans,
+        } => {
+            datadir::init(
+                &data_dir,
+                &InitOptions {
+                    listen,
+                    enroll_listen,
+                    server_names: sans,
+                },
+                clock.now_ms(),
+            )?;
+            eprintln!("initialised {}", data_dir.display());
+            Ok(())
+        }
+        Command::CaFingerprint { data_dir } => {
+            let der = datadir::ca_cert_der(&data_dir)?;
+            println!("{}", vigie_proto::pin::spki_fingerprint(&der)?);
+            Ok(())
+        }
+        Command::Serve { data_dir } => serve(&data_dir).await,
+        Command::Evaluate {
+            evidence,
+            format,
+            profile,
+        } => {
+            let text = std::fs::read_to_string(&evidence)
+                .with_context(|| format!("reading {}", evidence.display()))?;
+            let profile: vigie_policies::Profile = profile
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--profile: {e}"))?;
+            let out = evaluate::offline(&text, profile, clock.now_ms(), format == Format::Json)
+                .with_context(|| format!("evaluating {}", evidence.display()))?;
+            print!("{out}");
+            Ok(())
+        }
+        Command::Org {
+            command: OrgCommand::Add { data_dir, id, name },
+        } => admin_call(&data_dir, Request::OrgAdd { id, name }).await,
+        Command::Org {
+            command: OrgCommand::List { data_dir },
+        } => admin_call(&data_dir, Request::OrgList).await,
+        Command::Token {
+            command: TokenCommand::Create { data_dir, org, ttl },
+        } => {
+            admin_call(
+                &data_dir,
+                Request::TokenCreate {
+                    org,
+                    ttl_secs: ttl.as_secs(),
+                },
+            )
+            .await
+        }
+        Command::Host { command } => {
+            let (data_dir, req) = match command {
+                HostCommand::List { data_dir, org } => (data_dir, Request::HostList { org }),
+                HostCommand::Show { data_dir, host } => (data_dir, Request::HostShow { host }),
+                HostCommand::Revoke {
+                    data_dir,
+                    host,
+                    reason,
+                } => (data_dir, Request::HostRevoke { host, reason }),
+                HostCommand::History { data_dir, host } => {
+                    (data_dir, Request::HostHistory { host })
+                }
+            };
+            admin_call(&data_dir, req).await
+        }
+        Command::Findings {
+            data_dir,
+            format,
+            org,
+            host,
+        } => {
+            admin_call(
+                &data_dir,
+                Request::Findings {
+                    org,
+                    host,
+                    json: format == Format::Json,
+                },
+            )
+            .await
+        }
+        Command::Rebuild { data_dir } => admin_call(&data_dir, Request::Rebuild).await,
+    }
+}
+
+/// Sends the request to a running server, or runs it on the data directory when none runs.
+async fn admin_call(data_dir: &Path, req: Request) -> Result<()> {
+    let socket = data_dir.join(datadir::ADMIN_SOCKET);
+    let reply = match admin::call_socket(&socket, &req).await? {
+        Some(reply) => reply,
+        None => {
+            let settings = datadir::load_settings(data_dir)?;
+            let store = SledStore::open(
+                &data_dir.join(datadir::STORE_DIR),
+                settings.cache_capacity_bytes,
+            )
+            .with_context(|| {
+                format!(
+                    "opening the store in {} (is a server running without its admin socket?)",
+                    data_dir.display()
+                )
+            })?;
+            match admin::execute(
+                &store,
+                &SystemClock,
+                settings.profile,
+                &format!("uid:{}", uid()),
+                req,
+            )
+            .await
+            {
+                Ok(output) => admin::Reply { ok: true, output },
+                Err(e) => admin::Reply {
+                    ok: false,
+                    output: e.to_string(),
+                },
+            }
+        }
+    };
+    if !reply.ok {
+        bail!("{}", reply.output);
+    }
+    print!("{}", reply.output);
+    Ok(())
+}
+
+fn uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+async fn serve(data_dir: &Path) -> Result<()> {
+    let loaded = datadir::load(data_dir)?;
+    let settings = loaded.settings.clone();
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(
+            &data_dir.join(datadir::STORE_DIR),
+            settings.cache_capacity_bytes,
+        )
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let running = server::start(loaded, store.clone(), clock.clone()).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let admin_task = admin::serve_socket(
+        &data_dir.join(datadir::ADMIN_SOCKET),
+        store,
+        clock,
+        settings.profile,
+        stop.clone(),
+    )
+    .await
+    .context("opening the admin socket")?;
+    tracing::info!(ingest = %running.bound.ingest, enroll = %running.bound.enroll, "Collector serving.");
+    println!("ingest (mTLS): {}", running.bound.ingest);
+    println!("enrollment:    {}", running.bound.enroll);
+    wait_for_signal().await;
+    tracing::info!("Shutting down.");
+    stop.cancel();
+    let _ = admin_task.await;
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,258 @@
+//! `vigie-collector serve`: the two gRPC ports behind our own TLS accept loops, the admin socket, the
+//! derivation worker and the periodic re-evaluation, with graceful shutdown.
+
+pub mod enroll;
+pub mod ingest;
+pub mod ratelimit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use vigie_proto::limits::{MAX_ENROLL_MESSAGE_BYTES, MAX_GRPC_MESSAGE_BYTES};
+use vigie_proto::v1::enrollment_server::EnrollmentServer;
+use vigie_proto::v1::ingest_server::IngestServer;
+use vigie_proto::v1::Report;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::derive;
+use crate::pki::Ca;
+use crate::store::{AuditEntry, Candidate, SecurityEvent, Store};
+use crate::tls::{self, AcceptLimits, PeerInfo};
+
+/// Everything the services share.
+#[derive(Debug)]
+pub struct Ctx {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub ca: Ca,
+    pub clock: Arc<dyn Clock>,
+    pub enroll_per_address: ratelimit::RateLimiter,
+    pub enroll_per_org: ratelimit::RateLimiter,
+    derive_tx: mpsc::UnboundedSender<derive::Job>,
+    /// The bound ingest port, told to agents at enrollment.
+    pub ingest_port: u16,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Ctx {
+    pub fn cert_validity(&self) -> Duration {
+        Duration::from_secs(u64::from(self.settings.agent_cert_validity_days) * 86_400)
+    }
+
+    /// Logs an internal error in full and returns a generic status (details stay out of replies).
+    pub fn internal(&self, what: &str, error: &dyn std::fmt::Display) -> tonic::Status {
+        tracing::error!(error = %error, "Internal error while {what}.");
+        tonic::Status::internal("internal error")
+    }
+
+    /// The organisation a token belongs to, if the token exists.
+    pub async fn token_org(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        for org in self.store.orgs().await? {
+            if self
+                .store
+                .tokens(&org.id)
+                .await?
+                .iter()
+                .any(|t| &t.hash == hash)
+            {
+                return Ok(Some(org.id));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn audit(&self, actor: &str, action: &str, org: Option<&str>, detail: &str) {
+        let entry = AuditEntry {
+            at_ms: self.clock.now_ms(),
+            actor: actor.into(),
+            action: action.into(),
+            org: org.map(Into::into),
+            detail: detail.into(),
+        };
+        if let Err(error) = self.store.append_audit(entry).await {
+            tracing::error!(%error, action, "Could not append to the audit trail.");
+        }
+    }
+
+    pub async fn security_event(&self, host_id: &str, at_ms: i64, kind: &str, detail: &str) {
+        tracing::warn!(target: "security", host = %host_id, kind, detail, "Security event.");
+        let event = SecurityEvent {
+            host_id: host_id.into(),
+            at_ms,
+            kind: kind.into(),
+            detail: detail.into(),
+        };
+        if let Err(error) = self.store.add_security_event(event).await {
+            tracing::error!(%error, host = %host_id, kind, "Could not record a security event.");
+        }
+        let _ = self
+            .derive_tx
+            .send(derive::Job::Reevaluate(host_id.to_owned()));
+    }
+
+    /// Hands freshly stored reports to the derivation worker (after the acknowledgement path).
+    pub fn derive_after_ack(&self, host_id: &str, reports: Vec<(Candidate, Report)>) {
+        let _ = self
+            .derive_tx
+            .send(derive::Job::Apply(host_id.to_owned(), reports));
+    }
+}
+
+/// The peer information our accept loop attached to a request.
+pub fn peer<T>(request: &tonic::Request<T>) -> Option<&PeerInfo> {
+    request.extensions().get::<PeerInfo>()
+}
+
+/// Addresses the server actually bound (useful when the config says port 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub ingest: SocketAddr,
+    pub enroll: SocketAddr,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    pub bound: Bound,
+    pub ctx: Arc<Ctx>,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight RPCs finish, and waits for the tasks.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts both gRPC ports, the derivation worker and the re-evaluation ticker.
+pub async fn start(
+    loaded: crate::datadir::Loaded,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
+    tls::install_default_provider();
+    let settings = loaded.settings.clone();
+    let shutdown = CancellationToken::new();
+    let (derive_tx, derive_rx) = mpsc::unbounded_channel();
+    let ingest_listener = TcpListener::bind(settings.listen).await?;
+    let enroll_listener = TcpListener::bind(settings.enroll_listen).await?;
+    let bound = Bound {
+        ingest: ingest_listener.local_addr()?,
+        enroll: enroll_listener.local_addr()?,
+    };
+    let ctx = Arc::new(Ctx {
+        enroll_per_address: ratelimit::RateLimiter::new(
+            settings.enroll_rate_per_minute_per_address,
+        ),
+        enroll_per_org: ratelimit::RateLimiter::new(settings.enroll_rate_per_minute_per_org),
+        settings: settings.clone(),
+        store: store.clone(),
+        ca: loaded.ca,
+        clock: clock.clone(),
+        derive_tx: derive_tx.clone(),
+        ingest_port: bound.ingest.port(),
+    });
+    let limits = AcceptLimits {
+        handshake_timeout: Duration::from_secs(u64::from(settings.handshake_timeout_secs)),
+        max_concurrent_handshakes: settings.max_concurrent_handshakes as usize,
+    };
+    let ingest_cfg = Arc::new(tls::server_config(
+        loaded.server_chain.clone(),
+        loaded.server_key.clone_key(),
+        Some(&loaded.ca_cert),
+    )?);
+    let enroll_cfg = Arc::new(tls::server_config(
+        loaded.server_chain,
+        loaded.server_key,
+        None,
+    )?);
+
+    let mut tasks = Vec::new();
+    let ingest_rx = tls::accept_loop(
+        "ingest",
+        ingest_listener,
+        ingest_cfg,
+        limits,
+        shutdown.clone(),
+    );
+    let enroll_rx = tls::accept_loop(
+        "enroll",
+        enroll_listener,
+        enroll_cfg,
+        limits,
+        shutdown.clone(),
+    );
+
+    let ingest_svc = IngestServer::new(ingest::IngestService { ctx: ctx.clone() })
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    let enroll_svc = EnrollmentServer::new(enroll::EnrollmentService { ctx: ctx.clone() })
+        .max_decoding_message_size(MAX_ENROLL_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+
+    for (name, rx, router) in [
+        ("ingest", ingest_rx, grpc_builder().add_service(ingest_svc)),
+        ("enroll", enroll_rx, grpc_builder().add_service(enroll_svc)),
+    ] {
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = router
+                .serve_with_incoming_shutdown(ReceiverStream::new(rx), stop.cancelled_owned())
+                .await;
+            if let Err(error) = result {
+                tracing::error!(port = name, %error, "gRPC server stopped.");
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(derive::worker(
+        ctx.clone(),
+        derive_rx,
+        shutdown.clone(),
+    )));
+    let ticker_ctx = ctx.clone();
+    let stop = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = every.tick() => { let _ = ticker_ctx.derive_tx.send(derive::Job::ReevaluateAll); }
+            }
+        }
+    }));
+    Ok(Running {
+        bound,
+        ctx,
+        shutdown,
+        tasks,
+    })
+}
+
+fn grpc_builder() -> Server {
+    Server::builder()
+        .max_concurrent_streams(Some(32))
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .http2_max_pending_accept_reset_streams(Some(20))
+        .timeout(Duration::from_secs(60))
+}

@@ -1,0 +1,111 @@
+//! The collector's storage, behind one narrow, transactional trait (DESIGN decision 13).
+//!
+//! Ingest, enrollment, derivation and the admin commands speak only to [`Store`]; sled is the embedded
+//! implementation today ([`sled_store`]) and PostgreSQL must slot in later without touching them.
+//! Every method that returns `Ok` after a write has made that write durable: flushed **and** fsynced
+//! (files and directory), with group commit for report admission (DESIGN decision 12).
+//! Every read that lists hosts, tokens or findings is scoped by organisation (DESIGN decision 14).
+
+pub mod audit;
+pub mod model;
+pub mod sled_store;
+
+use async_trait::async_trait;
+
+pub use model::*;
+
+/// Errors of the storage layer. Variants name the object involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("organisation {0:?} already exists")]
+    OrgExists(String),
+    #[error("organisation {0:?} does not exist")]
+    NoSuchOrg(String),
+    #[error("host {0:?} does not exist")]
+    NoSuchHost(String),
+    #[error("stored record {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("storage I/O on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("the store's commit task has stopped")]
+    CommitterGone,
+}
+
+/// The storage contract. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // -- organisations ---------------------------------------------------------------------------
+    async fn add_org(&self, org: Org) -> Result<(), StoreError>;
+    async fn org(&self, id: &str) -> Result<Option<Org>, StoreError>;
+    async fn orgs(&self) -> Result<Vec<Org>, StoreError>;
+
+    // -- enrollment tokens -----------------------------------------------------------------------
+    /// Stores a new token (only its hash). Fails with `NoSuchOrg` when the organisation is unknown.
+    async fn add_token(&self, token: TokenRecord) -> Result<(), StoreError>;
+    /// Redeems a token atomically (compare-and-swap on the token record):
+    /// - unknown hash → `Refused(UnknownToken)`; expired at `now_ms` → `Refused(Expired)`;
+    /// - `public_key` already enrolled through another token → `Refused(KeyAlreadyEnrolled)`;
+    /// - unused → creates the host `new_host_id` in the token's organisation, marks the token used by
+    ///   `public_key`, returns `Enrolled { retry: false }`;
+    /// - already used by the same key with no retry spent → spends the one retry and returns the same
+    ///   host with `retry: true` (the agent lost the first reply);
+    /// - otherwise → `Refused(AlreadyUsed)`.
+    ///   The host record (with `current_key` = `public_key`, empty `cert_serial`) and the token update
+    ///   are written in one transaction; the caller then records the `Enrolled` key event (with the
+    ///   certificate it issued) through `record_key_event`. `redeem_token` writes no key event itself.
+    async fn redeem_token(&self, req: Redemption) -> Result<RedeemOutcome, StoreError>;
+    async fn tokens(&self, org: &str) -> Result<Vec<TokenRecord>, StoreError>;
+
+    // -- hosts and their key history -------------------------------------------------------------
+    async fn host(&self, host_id: &str) -> Result<Option<HostRecord>, StoreError>;
+    /// Hosts of one organisation, or of all when `org` is `None` (operator view).
+    async fn hosts(&self, org: Option<&str>) -> Result<Vec<HostRecord>, StoreError>;
+    /// Appends to the host's key history (kept forever) and updates the host record to match:
+    /// `Enrolled`/`Renewed` set the current key, serial and expiry; `Revoked` sets `revoked`.
+    async fn record_key_event(&self, host_id: &str, event: KeyEvent) -> Result<(), StoreError>;
+    async fn key_history(&self, host_id: &str) -> Result<Vec<KeyEvent>, StoreError>;
+
+    // -- signed reports --------------------------------------------------------------------------
+    /// Applies the replay rules of DESIGN decision 10 to each candidate, in order, for one host, stores
+    /// the admitted ones, and returns only when they are durable (group commit: concurrent calls share
+    /// one flush + fsync). Per candidate, against (host, epoch):
+    /// - (seq, digest) already stored → `AlreadyStored`;
+    /// - seq stored with another digest → `Equivocation` (nothing stored);
+    /// - seq ≤ high-water mark and not stored → `Stale { high_water_mark }`;
+    /// - otherwise stored → `Stored` (gaps are allowed and recorded by the caller).
+    ///   Also updates the host's `last_seen_ms` and `current_epoch`, and returns in [`Admitted`] whether
+    ///   the host came back to an epoch it had left (a cloned-identity signal).
+    async fn admit(&self, host_id: &str, batch: Vec<Candidate>) -> Result<Admitted, StoreError>;
+    /// All stored reports of a host, in the order they were stored.
+    async fn reports(&self, host_id: &str) -> Result<Vec<StoredReport>, StoreError>;
+
+    // -- derived state (rebuildable from `reports`) ----------------------------------------------
+    async fn put_latest(&self, host_id: &str, latest: LatestDomain) -> Result<(), StoreError>;
+    async fn latest(&self, host_id: &str) -> Result<Vec<LatestDomain>, StoreError>;
+    async fn put_findings(
+        &self,
+        host_id: &str,
+        findings: Vec<FindingRecord>,
+    ) -> Result<(), StoreError>;
+    /// Findings of one organisation (or all), optionally of one host.
+    async fn findings(
+        &self,
+        org: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Vec<FindingRecord>, StoreError>;
+    /// Drops every derived record (latest states and findings), before a rebuild.
+    async fn clear_derived(&self) -> Result<(), StoreError>;
+
+    // -- security events and the audit trail -----------------------------------------------------
+    async fn add_security_event(&self, event: SecurityEvent) -> Result<(), StoreError>;
+    async fn security_events(&self, host_id: &str) -> Result<Vec<SecurityEvent>, StoreError>;
+    /// Appends to the hash-chained audit trail; returns the new head (hex SHA-256).
+    async fn append_audit(&self, entry: AuditEntry) -> Result<String, StoreError>;
+    async fn audit_trail(&self) -> Result<Vec<AuditRecord>, StoreError>;
+}

@@ -1,0 +1,203 @@
+//! Records kept by the collector's store. Plain data with serde, versioned by the store's own encoding;
+//! they are not the wire format (that is `vigie-proto`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    /// Short slug given on the command line, e.g. `mairie-test`.
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// SHA-256 of the token text; the token itself is never stored.
+    pub hash: [u8; 32],
+    pub org: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Set once redeemed.
+    pub redeemed_by: Option<TokenUse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUse {
+    pub public_key: [u8; 32],
+    pub host_id: String,
+    pub at_ms: i64,
+    /// Whether the one retry after a lost reply has been spent.
+    pub retry_spent: bool,
+}
+
+/// What enrollment asks the store to do atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redemption {
+    pub token_hash: [u8; 32],
+    pub public_key: [u8; 32],
+    pub hostname: String,
+    pub agent_version: String,
+    pub peer_address: String,
+    pub now_ms: i64,
+    /// Used only when the token is fresh.
+    pub new_host_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    Enrolled { host: HostRecord, retry: bool },
+    Refused(RedeemRefusal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedeemRefusal {
+    UnknownToken,
+    Expired,
+    AlreadyUsed,
+    KeyAlreadyEnrolled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// UUID; the certificate's URI SAN is `urn:vigie:host:<id>`.
+    pub id: String,
+    pub org: String,
+    /// Self-declared at enrollment; informative only.
+    pub hostname: String,
+    pub agent_version: String,
+    pub enrolled_at_ms: i64,
+    /// Address the enrollment came from.
+    pub enrolled_from: String,
+    pub current_key: [u8; 32],
+    /// Hex serial and expiry of the newest certificate issued.
+    pub cert_serial: String,
+    pub cert_not_after_ms: i64,
+    pub revoked: Option<Revocation>,
+    /// Collector receive time of the newest admitted report; 0 when none.
+    pub last_seen_ms: i64,
+    pub current_epoch: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub at_ms: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyEvent {
+    Enrolled {
+        at_ms: i64,
+        public_key: [u8; 32],
+        cert_serial: String,
+        not_after_ms: i64,
+    },
+    Renewed {
+        at_ms: i64,
+        public_key: [u8; 32],
+        cert_serial: String,
+        not_after_ms: i64,
+    },
+    Revoked {
+        at_ms: i64,
+        reason: String,
+    },
+}
+
+/// A report that passed identity and signature checks, offered for admission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub epoch: u64,
+    pub seq: u64,
+    /// `vigie_proto::envelope::report_digest`.
+    pub digest: [u8; 32],
+    pub received_at_ms: i64,
+    /// The encoded `SignedReport`, header + signature + body, stored together.
+    pub signed: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Stored,
+    AlreadyStored,
+    Stale { high_water_mark: u64 },
+    Equivocation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// One per candidate, in order.
+    pub admissions: Vec<Admission>,
+    /// The host switched back to an epoch it had already left in this batch: two live agents are
+    /// sharing one identity (DESIGN decision 10).
+    pub epoch_returned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReport {
+    pub host_id: String,
+    pub epoch: u64,
+    pub seq: u64,
+    pub digest: [u8; 32],
+    pub received_at_ms: i64,
+    pub signed: Vec<u8>,
+}
+
+/// The newest state of one domain of one host, derived from the stored reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestDomain {
+    /// `vigie.v1.Domain` as its number.
+    pub domain: i32,
+    pub received_at_ms: i64,
+    pub epoch: u64,
+    pub seq: u64,
+    /// The encoded `vigie.v1.DomainState`.
+    pub state: Vec<u8>,
+}
+
+/// One check's outcome on one host, as the evaluator produced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    pub org: String,
+    pub host_id: String,
+    pub hostname: String,
+    pub check_id: String,
+    /// `pass`, `fail`, `stale`, `unknown`, `error`, `not_applicable`, `waived`.
+    pub outcome: String,
+    pub severity: String,
+    pub title_fr: String,
+    pub title_en: String,
+    pub detail: String,
+    pub evaluated_at_ms: i64,
+    /// The (epoch, seq) of the reports the finding rests on.
+    pub evidence: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    pub host_id: String,
+    pub at_ms: i64,
+    /// `equivocation`, `cloned_identity`, ...
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    /// `uid:0` for a local admin command, `system` for the server itself.
+    pub actor: String,
+    pub action: String,
+    pub org: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub index: u64,
+    pub entry: AuditEntry,
+    /// Hex SHA-256 of the previous record's hash and this entry's canonical encoding.
+    pub prev_hash: String,
+    pub hash: String,
+}

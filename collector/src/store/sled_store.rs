@@ -1,0 +1,498 @@
+//! The embedded [`Store`]: sled 0.34.7 made safe to acknowledge on (reference/reliability.md §2.2).
+//!
+//! - **Durability.** Sled's own `flush()` is not an ack point (`sync_file_range` does not flush drive
+//!   caches). Every write goes to one committer thread that applies a group of queued jobs, calls
+//!   `flush()`, fsyncs every file under the directory and the directories, and only then answers the
+//!   group ([`committer`]). The background flusher is off.
+//! - **Integrity.** Values carry a version byte and a SHA-256 of key and payload ([`codec`]); a bad
+//!   record is a [`StoreError::Corrupt`], never served.
+//! - **Shape.** A fixed set of long-lived trees opened once; the cache is capped by the caller.
+//! - **Reads** run on tokio's blocking pool and see what the committer has applied, which may be a
+//!   few milliseconds ahead of what has been fsynced (a write is acknowledged only once durable).
+//!
+//! [`SledStore::open`] is synchronous (it opens sled and starts the committer thread) and needs no
+//! runtime; the `Store` methods need a tokio runtime. Dropping the store stops the committer after
+//! the jobs already queued and waits for it, so the directory can be reopened at once.
+
+mod codec;
+mod committer;
+mod writes;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sled::IVec;
+use tokio::sync::{mpsc, oneshot};
+
+use self::codec::{
+    decode, encode, findings_prefix, id_prefix, key_name, latest_key, trailing_u64, Record,
+};
+pub use self::committer::CommitStats;
+use self::committer::{Counters, Job};
+use super::{
+    Admitted, AuditEntry, AuditRecord, Candidate, FindingRecord, HostRecord, KeyEvent,
+    LatestDomain, Org, RedeemOutcome, Redemption, SecurityEvent, Store, StoreError, StoredReport,
+    TokenRecord,
+};
+
+/// One sled tree and its name (for error messages).
+struct Table {
+    name: &'static str,
+    tree: sled::Tree,
+}
+
+impl Table {
+    fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>, StoreError> {
+        match self.tree.get(key)? {
+            Some(value) => decode(self.name, key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put<R: Record>(&self, key: &[u8], record: &R) -> Result<(), StoreError> {
+        self.tree.insert(key, encode(self.name, key, record)?)?;
+        Ok(())
+    }
+
+    /// Every record under `prefix`, in key order.
+    fn scan<R: Record>(&self, prefix: &[u8]) -> Result<Vec<R>, StoreError> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (key, value) = item?;
+                decode(self.name, &key, &value)
+            })
+            .collect()
+    }
+
+    /// The trailing u64 of the greatest key under `prefix`.
+    fn last_u64(&self, prefix: &[u8]) -> Result<Option<u64>, StoreError> {
+        match self.tree.scan_prefix(prefix).next_back() {
+            Some(item) => {
+                let (key, _): (IVec, IVec) = item?;
+                trailing_u64(self.name, &key).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The next counter of an append-only list under `prefix` (0 when empty).
+    fn next_counter(&self, prefix: &[u8]) -> Result<u64, StoreError> {
+        match self.last_u64(prefix)? {
+            None => Ok(0),
+            Some(n) => n.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+                key: key_name(self.name, prefix),
+                reason: "counter overflow".into(),
+            }),
+        }
+    }
+}
+
+/// The open database, shared by the committer thread and the readers.
+struct Inner {
+    dir: PathBuf,
+    db: sled::Db,
+    /// org id → `Org`.
+    orgs: Table,
+    /// token hash → `TokenRecord`.
+    tokens: Table,
+    /// host id → `HostRecord`.
+    hosts: Table,
+    /// public key → host id: every key ever enrolled or renewed, for `KeyAlreadyEnrolled`.
+    host_keys: Table,
+    /// host 0x00 n(BE) → `KeyEvent`, kept forever.
+    key_history: Table,
+    /// host 0x00 epoch(BE) seq(BE) → `StoredReport`.
+    reports: Table,
+    /// host 0x00 n(BE) → reports key, in arrival order.
+    report_index: Table,
+    /// host 0x00 domain → `LatestDomain` (derived).
+    latest: Table,
+    /// org 0x00 host 0x00 n(BE) → `FindingRecord` (derived).
+    findings: Table,
+    /// host 0x00 n(BE) → `SecurityEvent`.
+    security_events: Table,
+    /// index(BE) → `AuditRecord`.
+    audit: Table,
+    counters: Counters,
+}
+
+/// The sled-backed store. See the module documentation.
+pub struct SledStore {
+    inner: Arc<Inner>,
+    jobs: Option<mpsc::Sender<Job>>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_error(path: &Path, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Refuses a directory holding a snapshot sled was writing when it stopped: 0.34.7 would read it as
+/// a snapshot and fail or panic on open (spacejam/sled#1527).
+// FIXME: quarantine the directory, raise a self-alert and start a fresh store instead
+// (reference/reliability.md §2.2 item 8); for now the operator moves the directory aside.
+fn refuse_leftover_snapshot(dir: &Path) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            return Err(io_error(
+                &entry.path(),
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "unfinished sled snapshot left in store {}: the store may be corrupt; move the directory aside and restart",
+                        dir.display()
+                    ),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir` with a page cache of at most `cache_bytes`, and starts
+    /// its committer thread. Blocking: call it at start-up or inside `spawn_blocking`.
+    ///
+    /// A directory sled cannot open (corruption, a leftover `snap.*.generating`) is an error naming
+    /// the directory, never a panic.
+    // FIXME: quarantine-and-restart on corruption (reliability.md §2.2 item 8) comes later.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        let existed = dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        if !existed {
+            // Make the new directory's own entry durable.
+            let parent = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            committer::sync_path(parent).map_err(committer::Durability::into_error)?;
+        }
+        refuse_leftover_snapshot(dir)?;
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(None);
+        // sled 0.34 panics on some corrupt files (spacejam/sled#1533): turn that into an error too.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(sled::Error::Io(e))) => return Err(io_error(dir, e)),
+            Ok(Err(e)) => {
+                return Err(io_error(
+                    dir,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("sled cannot open the store: {e}"),
+                    ),
+                ))
+            }
+            Err(_) => {
+                return Err(io_error(
+                    dir,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "sled panicked opening the store",
+                    ),
+                ))
+            }
+        };
+        let table = |name: &'static str| -> Result<Table, StoreError> {
+            Ok(Table {
+                name,
+                tree: db.open_tree(name)?,
+            })
+        };
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            orgs: table("orgs")?,
+            tokens: table("tokens")?,
+            hosts: table("hosts")?,
+            host_keys: table("host_keys")?,
+            key_history: table("key_history")?,
+            reports: table("reports")?,
+            report_index: table("report_index")?,
+            latest: table("latest")?,
+            findings: table("findings")?,
+            security_events: table("security_events")?,
+            audit: table("audit")?,
+            db,
+            counters: Counters::default(),
+        });
+        inner.db.flush()?;
+        let mut syncer = committer::Syncer::default();
+        syncer
+            .sync_tree(dir)
+            .map_err(committer::Durability::into_error)?;
+
+        let (jobs, rx) = mpsc::channel(committer::QUEUE);
+        let for_thread = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
+            .name("vigie-store-commit".into())
+            .spawn(move || committer::run(for_thread, rx, syncer))
+            .map_err(|e| io_error(dir, e))?;
+        tracing::info!(dir = %dir.display(), cache_bytes, "Store opened.");
+        Ok(SledStore {
+            inner,
+            jobs: Some(jobs),
+            committer: Some(handle),
+        })
+    }
+
+    /// Writes applied and flush + fsync rounds so far (group commit makes `commits` ≤ `jobs`).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Runs `f` on the committer thread and returns once its group is durable.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let jobs = self.jobs.as_ref().ok_or(StoreError::CommitterGone)?;
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |inner: &Inner| {
+            let result = f(inner);
+            Box::new(move |durable| {
+                let answer = match (result, durable) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(d)) => Err(d.into_error()),
+                    (Ok(value), Ok(())) => Ok(value),
+                };
+                // The caller may have gone away; the write stands and a retry sees it.
+                let _ = tx.send(answer);
+            })
+        });
+        jobs.send(job)
+            .await
+            .map_err(|_| StoreError::CommitterGone)?;
+        rx.await.map_err(|_| StoreError::CommitterGone)?
+    }
+
+    /// Runs a read on tokio's blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| {
+                io_error(
+                    &self.inner.dir,
+                    io::Error::other(format!("store read task failed: {e}")),
+                )
+            })?
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Closing the channel lets the committer finish the queued jobs and stop.
+        drop(self.jobs.take());
+        if let Some(handle) = self.committer.take() {
+            if handle.join().is_err() {
+                tracing::error!(dir = %self.inner.dir.display(), "Store committer thread panicked.");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn add_org(&self, org: Org) -> Result<(), StoreError> {
+        self.write(move |inner| writes::add_org(inner, &org)).await
+    }
+
+    async fn org(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |inner| inner.orgs.get(id.as_bytes())).await
+    }
+
+    async fn orgs(&self) -> Result<Vec<Org>, StoreError> {
+        self.read(|inner| inner.orgs.scan(&[])).await
+    }
+
+    async fn add_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        self.write(move |inner| writes::add_token(inner, &token))
+            .await
+    }
+
+    async fn redeem_token(&self, req: Redemption) -> Result<RedeemOutcome, StoreError> {
+        self.write(move |inner| writes::redeem(inner, &req)).await
+    }
+
+    async fn tokens(&self, org: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| {
+            let all: Vec<TokenRecord> = inner.tokens.scan(&[])?;
+            Ok(all.into_iter().filter(|t| t.org == org).collect())
+        })
+        .await
+    }
+
+    async fn host(&self, host_id: &str) -> Result<Option<HostRecord>, StoreError> {
+        let id = host_id.to_owned();
+        self.read(move |inner| inner.hosts.get(id.as_bytes())).await
+    }
+
+    async fn hosts(&self, org: Option<&str>) -> Result<Vec<HostRecord>, StoreError> {
+        let org = org.map(str::to_owned);
+        self.read(move |inner| {
+            let all: Vec<HostRecord> = inner.hosts.scan(&[])?;
+            Ok(all
+                .into_iter()
+                .filter(|h| org.as_ref().is_none_or(|o| *o == h.org))
+                .collect())
+        })
+        .await
+    }
+
+    async fn record_key_event(&self, host_id: &str, event: KeyEvent) -> Result<(), StoreError> {
+        let id = host_id.to_owned();
+        self.write(move |inner| writes::record_key_event(inner, &id, &event))
+            .await
+    }
+
+    async fn key_history(&self, host_id: &str) -> Result<Vec<KeyEvent>, StoreError> {
+        let prefix = id_prefix(host_id);
+        self.read(move |inner| inner.key_history.scan(&prefix))
+            .await
+    }
+
+    async fn admit(&self, host_id: &str, batch: Vec<Candidate>) -> Result<Admitted, StoreError> {
+        let id = host_id.to_owned();
+        self.write(move |inner| writes::admit(inner, &id, batch))
+            .await
+    }
+
+    async fn reports(&self, host_id: &str) -> Result<Vec<StoredReport>, StoreError> {
+        let id = host_id.to_owned();
+        self.read(move |inner| {
+            let keys: Vec<codec::Bytes> = inner.report_index.scan(&id_prefix(&id))?;
+            keys.into_iter()
+                .map(|codec::Bytes(key)| {
+                    let report: StoredReport =
+                        inner
+                            .reports
+                            .get(&key)?
+                            .ok_or_else(|| StoreError::Corrupt {
+                                key: key_name(inner.reports.name, &key),
+                                reason: "indexed report is missing".into(),
+                            })?;
+                    if report.host_id != id {
+                        return Err(StoreError::Corrupt {
+                            key: key_name(inner.reports.name, &key),
+                            reason: format!("belongs to host {:?}", report.host_id),
+                        });
+                    }
+                    Ok(report)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn put_latest(&self, host_id: &str, latest: LatestDomain) -> Result<(), StoreError> {
+        let key = latest_key(host_id, latest.domain);
+        self.write(move |inner| inner.latest.put(&key, &latest))
+            .await
+    }
+
+    async fn latest(&self, host_id: &str) -> Result<Vec<LatestDomain>, StoreError> {
+        let prefix = id_prefix(host_id);
+        self.read(move |inner| inner.latest.scan(&prefix)).await
+    }
+
+    async fn put_findings(
+        &self,
+        host_id: &str,
+        findings: Vec<FindingRecord>,
+    ) -> Result<(), StoreError> {
+        let id = host_id.to_owned();
+        self.write(move |inner| writes::put_findings(inner, &id, &findings))
+            .await
+    }
+
+    async fn findings(
+        &self,
+        org: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Vec<FindingRecord>, StoreError> {
+        let org = org.map(str::to_owned);
+        let host = host.map(str::to_owned);
+        self.read(move |inner| {
+            let prefix = match (&org, &host) {
+                (Some(o), Some(h)) => findings_prefix(o, h),
+                (Some(o), None) => id_prefix(o),
+                (None, Some(h)) => match inner.hosts.get::<HostRecord>(h.as_bytes())? {
+                    Some(record) => findings_prefix(&record.org, h),
+                    None => return Ok(Vec::new()),
+                },
+                (None, None) => Vec::new(),
+            };
+            let all: Vec<FindingRecord> = inner.findings.scan(&prefix)?;
+            Ok(all
+                .into_iter()
+                .filter(|f| {
+                    org.as_ref().is_none_or(|o| *o == f.org)
+                        && host.as_ref().is_none_or(|h| *h == f.host_id)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn clear_derived(&self) -> Result<(), StoreError> {
+        self.write(|inner| {
+            inner.latest.tree.clear()?;
+            inner.findings.tree.clear()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_security_event(&self, event: SecurityEvent) -> Result<(), StoreError> {
+        self.write(move |inner| writes::add_security_event(inner, &event))
+            .await
+    }
+
+    async fn security_events(&self, host_id: &str) -> Result<Vec<SecurityEvent>, StoreError> {
+        let id = host_id.to_owned();
+        self.read(move |inner| {
+            let all: Vec<SecurityEvent> = inner.security_events.scan(&id_prefix(&id))?;
+            Ok(all.into_iter().filter(|e| e.host_id == id).collect())
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<String, StoreError> {
+        self.write(move |inner| writes::append_audit(inner, entry))
+            .await
+    }
+
+    async fn audit_trail(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(|inner| inner.audit.scan(&[])).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

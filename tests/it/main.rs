@@ -1,0 +1,1 @@
+//! End-to-end tests of Vigie: one binary, modules per capability, a shared harness.

@@ -1,0 +1,1 @@
+//! Shared harness helpers live in `it/harness.rs`; this library is intentionally empty.
