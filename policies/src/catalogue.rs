@@ -357,31 +357,28 @@ fn validate(file: &str, raw: RawCheck, p: &mut Problems<'_>) -> Option<Check> {
     }
     let domain = parse_named::<CheckDomain>(p, "domain", &raw.domain);
     let severity = parse_named::<Severity>(p, "severity", &raw.severity);
-    let rule = RuleKind::from_name(&raw.rule);
-    match (rule, domain) {
+    // A rule of the wrong domain is reported alone: its threshold complaints would only be noise.
+    let rule = match (RuleKind::from_name(&raw.rule), domain) {
         (None, _) => {
             let known: Vec<&str> = RuleKind::ALL.iter().map(|k| k.name()).collect();
-            p.push(
-                Some("rule"),
-                format!(
-                    "unknown rule {:?}, expected one of: {}",
-                    raw.rule,
-                    known.join(", ")
-                ),
+            let message = format!(
+                "unknown rule {:?}, expected one of: {}",
+                raw.rule,
+                known.join(", ")
             );
+            p.push(Some("rule"), message);
+            None
         }
         (Some(rule), Some(domain)) if rule.domain() != domain => {
+            let (name, own) = (rule.name(), rule.domain());
             p.push(
                 Some("rule"),
-                format!(
-                    "rule {} belongs to domain {}, not {domain}",
-                    rule.name(),
-                    rule.domain()
-                ),
+                format!("rule {name} belongs to domain {own}, not {domain}"),
             );
+            None
         }
-        _ => {}
-    }
+        (rule, _) => rule,
+    };
     if raw.references.is_empty() || raw.references.iter().any(|r| r.trim().is_empty()) {
         p.push(
             Some("references"),
@@ -439,10 +436,10 @@ fn validate(file: &str, raw: RawCheck, p: &mut Problems<'_>) -> Option<Check> {
         domain: domain?,
         severity: severity?,
         references: raw.references,
-        title_fr: raw.title_fr.trim().to_owned(),
-        title_en: raw.title_en.trim().to_owned(),
-        remediation_fr: raw.remediation_fr.trim().to_owned(),
-        remediation_en: raw.remediation_en.trim().to_owned(),
+        title_fr: reflow(&raw.title_fr),
+        title_en: reflow(&raw.title_en),
+        remediation_fr: reflow(&raw.remediation_fr),
+        remediation_en: reflow(&raw.remediation_en),
         applies_to: AppliesTo {
             roles: roles?,
             os_families: os_families?,
@@ -481,6 +478,18 @@ fn parse_list<T: std::str::FromStr<Err = crate::vocabulary::UnknownName>>(
     parsed.into_iter().collect()
 }
 
+/// Texts are written wrapped in the TOML file; a page or an e-mail must wrap them itself. Single
+/// line breaks become spaces and blank lines stay paragraph breaks.
+fn reflow(text: &str) -> String {
+    let paragraphs = text
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "));
+    paragraphs
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// `PAT-001`: 2 to 4 ASCII capitals, a dash, 3 ASCII digits.
 fn is_check_id(id: &str) -> bool {
     let Some((prefix, number)) = id.split_once('-') else {
@@ -490,4 +499,189 @@ fn is_check_id(id: &str) -> bool {
         && prefix.bytes().all(|b| b.is_ascii_uppercase())
         && number.len() == 3
         && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATCHES: &str = include_str!("../checks/patches.toml");
+    const AGENT: &str = include_str!("../checks/agent.toml");
+
+    /// Loads `files` and compares the outcome: `ok: <ids>` or the error, one problem per line.
+    #[track_caller]
+    fn check(files: &[(&str, &str)], expect: &str) {
+        let actual = match Catalogue::from_files(files) {
+            Ok(c) => {
+                let ids: Vec<&str> = c.checks().iter().map(Check::id).collect();
+                format!("ok: {}", ids.join(" "))
+            }
+            Err(e) => {
+                assert!(
+                    e.to_string().starts_with("invalid check catalogue: "),
+                    "{e}"
+                );
+                e.problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        };
+        assert_eq!(actual, expect);
+    }
+
+    /// The builtin patches file with one textual edit, which must apply.
+    fn patched(from: &str, to: &str) -> String {
+        assert!(PATCHES.contains(from), "{from:?} not in patches.toml");
+        PATCHES.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn builtin_loads() {
+        check(
+            BUILTIN_FILES,
+            "ok: AGT-001 AGT-002 AGT-003 PAT-001 PAT-002 PAT-003 PAT-004",
+        );
+        let catalogue = Catalogue::builtin().unwrap();
+        assert_eq!(catalogue.version(), "2026.11-1");
+        let mut seen = BTreeSet::new();
+        for c in catalogue.checks() {
+            assert!(seen.insert(c.id()), "duplicate {}", c.id());
+            for text in [
+                c.title_fr(),
+                c.title_en(),
+                c.remediation_fr(),
+                c.remediation_en(),
+            ] {
+                assert!(
+                    text.chars().count() >= 10,
+                    "{}: short text {text:?}",
+                    c.id()
+                );
+                assert!(!text.contains('\n'), "{}: unwrapped text {text:?}", c.id());
+            }
+            assert!(!c.references().is_empty());
+            assert_eq!(c.rule_kind().domain(), c.domain());
+            assert!(c.id().starts_with(match c.domain() {
+                CheckDomain::Patches => "PAT-",
+                CheckDomain::Agent => "AGT-",
+            }));
+            assert_eq!(catalogue.get(c.id()).map(Check::id), Some(c.id()));
+        }
+        assert!(catalogue.get("PAT-999").is_none());
+        let pat1 = catalogue.get("PAT-001").unwrap();
+        assert_eq!(pat1.rule_name(), "patches.security_pending_age");
+        assert_eq!(pat1.severity(), Severity::Critical);
+        assert_eq!(
+            pat1.references(),
+            ["HYG 34", "BP-028 R61 (M)", "CNIL 9.3", "MAC"]
+        );
+        let standard: Vec<(&str, u64)> = pat1.thresholds(Profile::Standard).iter().collect();
+        assert_eq!(
+            standard,
+            [
+                ("critical_after_days", 30),
+                ("high_after_days", 7),
+                ("stale_after_secs", 86_400)
+            ]
+        );
+        assert_eq!(
+            catalogue.get("AGT-001").unwrap().applies_to().roles,
+            [Role::Server]
+        );
+        // Every rule of the registry is used by some builtin check.
+        for kind in RuleKind::ALL {
+            assert!(
+                catalogue.checks().iter().any(|c| c.rule_kind() == *kind),
+                "{}",
+                kind.name()
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_files_name_file_check_and_key() {
+        let f = "checks/patches.toml";
+        check(
+            &[(f, &patched("title_fr = \"Mises à jour de sécurité", "titel_fr = \"Mises à jour de sécurité"))],
+            "checks/patches.toml: check PAT-001: unknown field `titel_fr`, expected one of `id`, `domain`, `severity`, `references`, `title_fr`, `title_en`, `remediation_fr`, `remediation_en`, `applies_to`, `rule`, `thresholds`",
+        );
+        check(
+            &[(f, &patched("high_after_days = 3\n", ""))],
+            "checks/patches.toml: check PAT-001: thresholds.strict.high_after_days: missing, rule patches.security_pending_age needs it",
+        );
+        check(
+            &[(f, &patched("high_after_days = 3\n", "high_after_dayz = 3\n"))],
+            "checks/patches.toml: check PAT-001: thresholds.strict.high_after_dayz: key must end with _secs, _hours or _days",
+        );
+        check(
+            &[(f, &patched("high_after_days = 3\n", "hihg_after_days = 3\n"))],
+            "checks/patches.toml: check PAT-001: thresholds.strict.high_after_days: missing, rule patches.security_pending_age needs it\n\
+             checks/patches.toml: check PAT-001: thresholds.strict.hihg_after_days: not used by rule patches.security_pending_age",
+        );
+        check(
+            &[(f, &patched("high_after_days = 3\n", "high_after_days = 60\n"))],
+            "checks/patches.toml: check PAT-001: thresholds.strict.high_after_days: must not exceed critical_after_days",
+        );
+        check(
+            &[(f, &patched("fail_after_days = 3\n", "fail_after_days = \"3\"\n"))],
+            "checks/patches.toml: check PAT-003: thresholds.strict.fail_after_days: expected an integer from 0 to 1000000000, found \"3\"",
+        );
+        check(
+            &[(f, &patched("warn_before_eol_days = 180\nstale_after_secs = 172800", "warn_before_eol_days = 180\nstale_after_secs = 0"))],
+            "checks/patches.toml: check PAT-004: thresholds.strict.stale_after_secs: must be greater than 0",
+        );
+        check(
+            &[(f, &patched("[check.thresholds.strict]\nmax_metadata_age_hours = 24\nstale_after_secs = 21600\n", ""))],
+            "checks/patches.toml: check PAT-002: missing field `strict`",
+        );
+        check(
+            &[(f, &patched("rule = \"patches.reboot_pending\"", "rule = \"patches.reboot\""))],
+            "checks/patches.toml: check PAT-003: rule: unknown rule \"patches.reboot\", expected one of: patches.security_pending_age, patches.automatic_updates, patches.reboot_pending, patches.os_end_of_life, agent.silent, agent.cloned_identity, agent.equivocation",
+        );
+        check(
+            &[(f, &patched("rule = \"patches.reboot_pending\"", "rule = \"agent.silent\""))],
+            "checks/patches.toml: check PAT-003: rule: rule agent.silent belongs to domain agent, not patches",
+        );
+        check(
+            &[(f, &patched("severity = \"medium\"", "severity = \"warn\""))],
+            "checks/patches.toml: check PAT-002: severity: unknown severity \"warn\", expected one of: low, medium, high, critical",
+        );
+        check(
+            &[(f, &patched("roles = [\"server\", \"workstation\", \"laptop\"]", "roles = [\"server\", \"desktop\"]"))],
+            "checks/patches.toml: check PAT-001: applies_to.roles: unknown role \"desktop\", expected one of: server, workstation, laptop",
+        );
+        check(
+            &[(f, &patched("id = \"PAT-004\"", "id = \"pat-4\""))],
+            "checks/patches.toml: check pat-4: id: expected 2 to 4 capital letters, a dash and 3 digits, e.g. PAT-001",
+        );
+        check(
+            &[(f, &patched("references = [\"MAC\"]", "references = []"))],
+            "checks/patches.toml: check PAT-003: references: expected at least one non-empty reference",
+        );
+        check(
+            &[(f, &patched("id = \"PAT-004\"", "id = \"PAT-003\""))],
+            "checks/patches.toml: check PAT-003: id: duplicate check id",
+        );
+        check(
+            &[
+                (f, PATCHES),
+                ("checks/agent.toml", AGENT),
+                ("checks/again.toml", AGENT),
+            ],
+            "checks/again.toml: check AGT-001: id: duplicate check id\n\
+             checks/again.toml: check AGT-002: id: duplicate check id\n\
+             checks/again.toml: check AGT-003: id: duplicate check id",
+        );
+        check(
+            &[(f, "[[check]]\nid = \"PAT-001\"\nid = 2\n")],
+            "checks/patches.toml: line 3: duplicate key `id` in table `check`",
+        );
+        check(&[(f, "version = 1\n")], "checks/patches.toml: check: missing, a catalogue file holds [[check]] tables\nchecks/patches.toml: version: unknown top-level key, expected only [[check]]");
+        check(
+            &[(f, "[[check]]\ndomain = \"patches\"\n")],
+            "checks/patches.toml: check #1: missing field `id`",
+        );
+    }
 }

@@ -202,53 +202,130 @@ mod tests {
     #[test]
     fn no_evidence_is_unknown_never_pass() {
         for id in ["PAT-001", "PAT-002", "PAT-003", "PAT-004"] {
-            check(&Case::new(), id, "unknown: aucun relevé des mises à jour reçu de cet hôte");
+            check(
+                &Case::new(),
+                id,
+                "unknown: aucun relevé des mises à jour reçu de cet hôte",
+            );
         }
         // Evidence of another domain does not count.
-        check(&Case::new().inventory("server", "debian"), "PAT-001", "unknown: aucun relevé des mises à jour reçu de cet hôte");
+        check(
+            &Case::new().inventory("server", "debian"),
+            "PAT-001",
+            "unknown: aucun relevé des mises à jour reçu de cet hôte",
+        );
     }
 
     #[test]
     fn probe_error_is_error_with_code_and_message() {
-        let case = Case::new().probe_error(Domain::Patches, MINUTE_MS, "AG0101", "apt-get -s a expiré après 60 s");
-        check(&case, "PAT-001", "error: échec de la sonde patches : AG0101 : apt-get -s a expiré après 60 s [1.1]");
-        check(&case, "PAT-004", "error: échec de la sonde patches : AG0101 : apt-get -s a expiré après 60 s [1.1]");
+        let case = Case::new().probe_error(
+            Domain::Patches,
+            MINUTE_MS,
+            "AG0101",
+            "apt-get -s a expiré après 60 s",
+        );
+        check(
+            &case,
+            "PAT-001",
+            "error: échec de la sonde patches : AG0101 : apt-get -s a expiré après 60 s [1.1]",
+        );
+        check(
+            &case,
+            "PAT-004",
+            "error: échec de la sonde patches : AG0101 : apt-get -s a expiré après 60 s [1.1]",
+        );
         // A newer good state replaces the error, and the other way round.
-        let fixed = case.clone().state(Domain::Patches, 0, Some(State::Patches(healthy_patches())));
-        check(&fixed, "PAT-001", "pass: aucune mise à jour en attente [1.2]");
+        let fixed = case
+            .clone()
+            .state(Domain::Patches, 0, Some(State::Patches(healthy_patches())));
+        check(
+            &fixed,
+            "PAT-001",
+            "pass: aucune mise à jour en attente [1.2]",
+        );
         let fixed_then_broken = Case::new()
-            .state(Domain::Patches, 2 * HOUR_MS, Some(State::Patches(healthy_patches())))
+            .state(
+                Domain::Patches,
+                2 * HOUR_MS,
+                Some(State::Patches(healthy_patches())),
+            )
             .probe_error(Domain::Patches, HOUR_MS, "AG0102", "dpkg verrouillé");
-        check(&fixed_then_broken, "PAT-001", "error: échec de la sonde patches : AG0102 : dpkg verrouillé [1.2]");
+        check(
+            &fixed_then_broken,
+            "PAT-001",
+            "error: échec de la sonde patches : AG0102 : dpkg verrouillé [1.2]",
+        );
     }
 
     #[test]
     fn malformed_evidence_is_error() {
-        check(&Case::new().state(Domain::Patches, MINUTE_MS, None), "PAT-002", "error: relevé vide : aucun état transmis [1.1]");
-        let mismatched = Case::new().state(Domain::Patches, MINUTE_MS, Some(State::Inventory(Inventory::default())));
-        check(&mismatched, "PAT-002", "error: relevé incohérent : son contenu ne correspond pas à son domaine [1.1]");
+        check(
+            &Case::new().state(Domain::Patches, MINUTE_MS, None),
+            "PAT-002",
+            "error: relevé vide : aucun état transmis [1.1]",
+        );
+        let mismatched = Case::new().state(
+            Domain::Patches,
+            MINUTE_MS,
+            Some(State::Inventory(Inventory::default())),
+        );
+        check(
+            &mismatched,
+            "PAT-002",
+            "error: relevé incohérent : son contenu ne correspond pas à son domaine [1.1]",
+        );
     }
 
     #[test]
     fn stale_is_measured_from_receive_time_and_never_passes() {
-        let received = |age: i64| Case::new().state(Domain::Patches, age, Some(State::Patches(healthy_patches())));
-        check(&received(DAY_MS), "PAT-001", "pass: aucune mise à jour en attente [1.1]");
-        check(&received(DAY_MS + 1), "PAT-001", "stale: dernier relevé des mises à jour reçu il y a 1 j (seuil 1 j) [1.1]");
+        let received = |age: i64| {
+            Case::new().state(
+                Domain::Patches,
+                age,
+                Some(State::Patches(healthy_patches())),
+            )
+        };
+        check(
+            &received(DAY_MS),
+            "PAT-001",
+            "pass: aucune mise à jour en attente [1.1]",
+        );
+        check(
+            &received(DAY_MS + 1),
+            "PAT-001",
+            "stale: dernier relevé des mises à jour reçu il y a 1 j (seuil 1 j) [1.1]",
+        );
         // Staleness ignores the host's own collection time: an agent with a clock in the future
         // cannot keep old evidence fresh.
         let mut forged = received(3 * DAY_MS);
         forged.host.domains[0].state.collected_at_ms = NOW + DAY_MS;
-        check(&forged, "PAT-002", "stale: dernier relevé des mises à jour reçu il y a 3 j (seuil 1 j) [1.1]");
+        check(
+            &forged,
+            "PAT-002",
+            "stale: dernier relevé des mises à jour reçu il y a 3 j (seuil 1 j) [1.1]",
+        );
         // Profiles carry their own stale threshold.
-        check(&received(7 * HOUR_MS).profile(Profile::Strict), "PAT-003", "stale: dernier relevé des mises à jour reçu il y a 7 h (seuil 6 h) [1.1]");
-        check(&received(7 * HOUR_MS).profile(Profile::Standard), "PAT-003", "pass: aucun redémarrage requis [1.1]");
+        check(
+            &received(7 * HOUR_MS).profile(Profile::Strict),
+            "PAT-003",
+            "stale: dernier relevé des mises à jour reçu il y a 7 h (seuil 6 h) [1.1]",
+        );
+        check(
+            &received(7 * HOUR_MS).profile(Profile::Standard),
+            "PAT-003",
+            "pass: aucun redémarrage requis [1.1]",
+        );
         // Old evidence decides nothing, not even that the probe still fails.
         let old_error = Case::new().probe_error(Domain::Patches, 2 * DAY_MS, "AG0101", "apt");
         check(&old_error, "PAT-001", "stale: dernier relevé des mises à jour reçu il y a 2 j (seuil 1 j) ; il signalait une erreur AG0101 [1.1]");
         // A failing state that is stale is stale, not fail, and cannot be waived.
         let mut old_failure = failing().waiver("PAT-001", None, NOW + DAY_MS);
         old_failure.host.domains[0].received_at_ms = NOW - 2 * DAY_MS;
-        check(&old_failure, "PAT-001", "stale: dernier relevé des mises à jour reçu il y a 2 j (seuil 1 j) [1.1]");
+        check(
+            &old_failure,
+            "PAT-001",
+            "stale: dernier relevé des mises à jour reçu il y a 2 j (seuil 1 j) [1.1]",
+        );
     }
 
     #[test]
@@ -256,19 +333,43 @@ mod tests {
         let mut old = healthy_patches();
         old.pending = vec![pending("openssl", true, Some(12 * DAY_MS))];
         let newer_last = Case::new()
-            .state(Domain::Patches, 2 * HOUR_MS, Some(State::Patches(old.clone())))
-            .state(Domain::Patches, HOUR_MS, Some(State::Patches(healthy_patches())));
-        check(&newer_last, "PAT-001", "pass: aucune mise à jour en attente [1.2]");
+            .state(
+                Domain::Patches,
+                2 * HOUR_MS,
+                Some(State::Patches(old.clone())),
+            )
+            .state(
+                Domain::Patches,
+                HOUR_MS,
+                Some(State::Patches(healthy_patches())),
+            );
+        check(
+            &newer_last,
+            "PAT-001",
+            "pass: aucune mise à jour en attente [1.2]",
+        );
         let newer_first = Case::new()
-            .state(Domain::Patches, HOUR_MS, Some(State::Patches(healthy_patches())))
+            .state(
+                Domain::Patches,
+                HOUR_MS,
+                Some(State::Patches(healthy_patches())),
+            )
             .state(Domain::Patches, 2 * HOUR_MS, Some(State::Patches(old)));
-        check(&newer_first, "PAT-001", "pass: aucune mise à jour en attente [1.1]");
+        check(
+            &newer_first,
+            "PAT-001",
+            "pass: aucune mise à jour en attente [1.1]",
+        );
     }
 
     #[test]
     fn applicability_by_role_and_os() {
         let silent = Case::new().facts(|f| f.last_seen_ms = Some(NOW - DAY_MS));
-        check(&silent, "AGT-001", "fail/high: aucun rapport depuis 1 j (seuil 15 min)");
+        check(
+            &silent,
+            "AGT-001",
+            "fail/high: aucun rapport depuis 1 j (seuil 15 min)",
+        );
         check(
             &silent.clone().facts(|f| f.role = Some("laptop".to_owned())),
             "AGT-001",
@@ -280,16 +381,25 @@ mod tests {
             "AGT-001",
             "not_applicable: sans objet pour un hôte de rôle « poste de travail » [1.1]",
         );
-        check(&silent.clone().inventory("server", "debian"), "AGT-001", "fail/high: aucun rapport depuis 1 j (seuil 15 min)");
+        check(
+            &silent.clone().inventory("server", "debian"),
+            "AGT-001",
+            "fail/high: aucun rapport depuis 1 j (seuil 15 min)",
+        );
         // The collector's record wins over the inventory.
         check(
-            &silent.clone().facts(|f| f.role = Some("server".to_owned())).inventory("workstation", "debian"),
+            &silent
+                .clone()
+                .facts(|f| f.role = Some("server".to_owned()))
+                .inventory("workstation", "debian"),
             "AGT-001",
             "fail/high: aucun rapport depuis 1 j (seuil 15 min)",
         );
         // An unknown role opts out of nothing.
         check(
-            &silent.clone().facts(|f| f.role = Some("appliance".to_owned())),
+            &silent
+                .clone()
+                .facts(|f| f.role = Some("appliance".to_owned())),
             "AGT-001",
             "fail/high: aucun rapport depuis 1 j (seuil 15 min)",
         );
@@ -299,26 +409,68 @@ mod tests {
             "PAT-001",
             "not_applicable: sans objet pour un système de la famille windows [1.1]",
         );
-        check(&Case::new().inventory("server", "windows"), "AGT-003", "pass: aucun rapport contradictoire");
+        check(
+            &Case::new().inventory("server", "windows"),
+            "AGT-003",
+            "pass: aucun rapport contradictoire",
+        );
     }
 
     #[test]
     fn waivers_turn_only_unexpired_matching_fails_into_waived() {
         let waived = "waived/high: dérogation jusqu'au 16/01/2027 accordée par dsi@mairie.fr (migration prévue) ; constat : ";
-        check(&failing().waiver("PAT-001", Some("h1"), NOW + DAY_MS), "PAT-001", &format!("{waived}{FAILING} [1.1]"));
-        check(&failing().waiver("PAT-001", None, NOW + DAY_MS), "PAT-001", &format!("{waived}{FAILING} [1.1]"));
+        check(
+            &failing().waiver("PAT-001", Some("h1"), NOW + DAY_MS),
+            "PAT-001",
+            &format!("{waived}{FAILING} [1.1]"),
+        );
+        check(
+            &failing().waiver("PAT-001", None, NOW + DAY_MS),
+            "PAT-001",
+            &format!("{waived}{FAILING} [1.1]"),
+        );
         // Expiry is exclusive: at the expiry instant the waiver no longer applies.
         check(&failing().waiver("PAT-001", None, NOW + 1), "PAT-001", &format!("{}{FAILING} [1.1]", "waived/high: dérogation jusqu'au 15/01/2027 accordée par dsi@mairie.fr (migration prévue) ; constat : "));
-        check(&failing().waiver("PAT-001", None, NOW), "PAT-001", &format!("fail/high: {FAILING} [1.1]"));
-        check(&failing().waiver("PAT-001", None, NOW - DAY_MS), "PAT-001", &format!("fail/high: {FAILING} [1.1]"));
+        check(
+            &failing().waiver("PAT-001", None, NOW),
+            "PAT-001",
+            &format!("fail/high: {FAILING} [1.1]"),
+        );
+        check(
+            &failing().waiver("PAT-001", None, NOW - DAY_MS),
+            "PAT-001",
+            &format!("fail/high: {FAILING} [1.1]"),
+        );
         // Another host, another check.
-        check(&failing().waiver("PAT-001", Some("h2"), NOW + DAY_MS), "PAT-001", &format!("fail/high: {FAILING} [1.1]"));
-        check(&failing().waiver("PAT-002", None, NOW + DAY_MS), "PAT-001", &format!("fail/high: {FAILING} [1.1]"));
+        check(
+            &failing().waiver("PAT-001", Some("h2"), NOW + DAY_MS),
+            "PAT-001",
+            &format!("fail/high: {FAILING} [1.1]"),
+        );
+        check(
+            &failing().waiver("PAT-002", None, NOW + DAY_MS),
+            "PAT-001",
+            &format!("fail/high: {FAILING} [1.1]"),
+        );
         // A waiver does not touch a pass, nor hide an unknown.
-        check(&Case::new().patches(healthy_patches()).waiver("PAT-001", None, NOW + DAY_MS), "PAT-001", "pass: aucune mise à jour en attente [1.1]");
-        check(&Case::new().waiver("PAT-001", None, NOW + DAY_MS), "PAT-001", "unknown: aucun relevé des mises à jour reçu de cet hôte");
+        check(
+            &Case::new()
+                .patches(healthy_patches())
+                .waiver("PAT-001", None, NOW + DAY_MS),
+            "PAT-001",
+            "pass: aucune mise à jour en attente [1.1]",
+        );
+        check(
+            &Case::new().waiver("PAT-001", None, NOW + DAY_MS),
+            "PAT-001",
+            "unknown: aucun relevé des mises à jour reçu de cet hôte",
+        );
         // Of several, the longest-lasting one is named.
-        let two = failing().waiver("PAT-001", None, NOW + DAY_MS).waiver("PAT-001", Some("h1"), NOW + 10 * DAY_MS);
+        let two = failing().waiver("PAT-001", None, NOW + DAY_MS).waiver(
+            "PAT-001",
+            Some("h1"),
+            NOW + 10 * DAY_MS,
+        );
         check(&two, "PAT-001", &format!("{}{FAILING} [1.1]", "waived/high: dérogation jusqu'au 25/01/2027 accordée par dsi@mairie.fr (migration prévue) ; constat : "));
     }
 
@@ -328,9 +480,23 @@ mod tests {
         let case = failing();
         let findings = evaluate(&catalogue, Profile::Standard, &case.host, &[], NOW);
         let ids: Vec<&str> = findings.iter().map(|f| f.check_id.as_str()).collect();
-        assert_eq!(ids, ["AGT-001", "AGT-002", "AGT-003", "PAT-001", "PAT-002", "PAT-003", "PAT-004"]);
+        assert_eq!(
+            ids,
+            ["AGT-001", "AGT-002", "AGT-003", "PAT-001", "PAT-002", "PAT-003", "PAT-004"]
+        );
         let outcomes: Vec<Outcome> = findings.iter().map(|f| f.outcome).collect();
-        assert_eq!(outcomes, [Outcome::Pass, Outcome::Pass, Outcome::Pass, Outcome::Fail, Outcome::Pass, Outcome::Pass, Outcome::Pass]);
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Pass,
+                Outcome::Pass,
+                Outcome::Pass,
+                Outcome::Fail,
+                Outcome::Pass,
+                Outcome::Pass,
+                Outcome::Pass
+            ]
+        );
         for f in &findings {
             let check = catalogue.get(&f.check_id).unwrap();
             assert_eq!(f.title_fr, check.title_fr());

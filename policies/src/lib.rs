@@ -25,3 +25,32 @@ pub use evidence::{DomainEvidence, HostEvidence, HostFacts};
 pub use thresholds::Thresholds;
 pub use vocabulary::{CheckDomain, OsFamily, Outcome, Profile, Role, Severity, UnknownName};
 pub use waiver::Waiver;
+
+#[cfg(test)]
+mod tidy {
+    use std::path::Path;
+
+    /// Every `.rs` file of the crate opens with a `//!` line saying what it is for (style rule 3).
+    #[test]
+    fn every_file_starts_with_a_module_doc() {
+        fn walk(dir: &Path, missing: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, missing);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if !text.starts_with("//! ") {
+                        missing.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut missing,
+        );
+        assert_eq!(missing, Vec::<String>::new());
+    }
+}

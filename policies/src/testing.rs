@@ -62,7 +62,7 @@ impl Case {
             received_at_ms: NOW - age_ms,
             state: DomainState {
                 domain: domain as i32,
-                probe_id: format!("{}", domain.as_str_name().to_lowercase()),
+                probe_id: domain.as_str_name().to_lowercase(),
                 collected_at_ms: NOW - age_ms,
                 state,
                 ..Default::default()

@@ -45,6 +45,7 @@ pub struct Redemption {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per enrollment: boxing buys nothing
 pub enum RedeemOutcome {
     Enrolled { host: HostRecord, retry: bool },
     Refused(RedeemRefusal),

@@ -81,10 +81,9 @@ impl RuleKind {
         thresholds: &Thresholds,
     ) -> Result<Rule, Vec<(String, String)>> {
         let mut r = ThresholdReader::new(profile, self.name(), thresholds);
-        let stale_after_ms = match self.evidence_domain() {
-            Some(_) => Some(r.positive_duration_ms("stale_after_secs")),
-            None => None,
-        };
+        let stale_after_ms = self
+            .evidence_domain()
+            .map(|_| r.positive_duration_ms("stale_after_secs"));
         let params = match self {
             RuleKind::SecurityPendingAge => {
                 Params::SecurityPendingAge(patches::PendingAge::read(&mut r))

@@ -91,11 +91,11 @@ fn check_admit(batches: &[&[(u64, u64, u8)]], expect: &[(&[Admission], bool)]) {
 #[test]
 fn admission_rules() {
     use Admission::*;
-    // Stored, then already stored, equivocation, stale with the high-water mark.
+    // Stored, then already stored, equivocation, stale (not stored, at or below the mark 3).
     check_admit(
         &[
-            &[(A, 1, 1), (A, 2, 2)],
-            &[(A, 2, 2), (A, 2, 9), (A, 1, 7), (A, 0, 7)],
+            &[(A, 1, 1), (A, 3, 3)],
+            &[(A, 3, 3), (A, 3, 9), (A, 2, 7), (A, 0, 7)],
         ],
         &[
             (&[Stored, Stored], false),
@@ -103,8 +103,8 @@ fn admission_rules() {
                 &[
                     AlreadyStored,
                     Equivocation,
-                    Stale { high_water_mark: 2 },
-                    Stale { high_water_mark: 2 },
+                    Stale { high_water_mark: 3 },
+                    Stale { high_water_mark: 3 },
                 ],
                 false,
             ),
@@ -190,10 +190,11 @@ async fn admission_updates_host_and_keeps_arrival_order() {
         .map(|r| (r.epoch, r.seq, r.digest[0]))
         .collect();
     assert_eq!(order, vec![(B, 7, 1), (A, 3, 2), (A, 9, 3), (A, 10, 5)]);
+    // The current epoch is the last stored one; last seen is the greatest receive time.
     let host = store.host("h").await.unwrap().unwrap();
     assert_eq!(
         (host.current_epoch, host.last_seen_ms),
-        (A, (A * 1000 + 10) as i64)
+        (A, (B * 1000 + 7) as i64)
     );
     let reports = store.reports("h").await.unwrap();
     assert_eq!(
@@ -221,7 +222,9 @@ async fn redeem_token_outcomes() {
     store.add_token(token(3, "a", 100)).await.unwrap();
 
     let refused = |r| RedeemOutcome::Refused(r);
-    let cases: Vec<(Redemption, Result<(&str, bool), RedeemOutcome>)> = vec![
+    // Expected: Ok((host id, retry)) or the refusal.
+    type Expect = Result<(&'static str, bool), RedeemOutcome>;
+    let cases: Vec<(Redemption, Expect)> = vec![
         // Same key retries once and gets the same host, whatever new id it proposes.
         (redemption(1, 1, "other", 20), Ok(("h", true))),
         (
@@ -537,10 +540,16 @@ async fn security_events_per_host_in_order() {
 async fn data_survives_close_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = fixture(&dir).await;
-    store
-        .admit("h", vec![cand(A, 1, 1), cand(A, 2, 2)])
-        .await
-        .unwrap();
+    // The second report is large enough for sled to put it in its own blob file.
+    let big = Candidate {
+        signed: vec![0x5a; 700_000],
+        ..cand(A, 2, 2)
+    };
+    store.admit("h", vec![cand(A, 1, 1), big]).await.unwrap();
+    let blobs = std::fs::read_dir(dir.path().join("store/blobs"))
+        .unwrap()
+        .count();
+    assert!(blobs > 0, "expected a blob file");
     store
         .append_audit(AuditEntry {
             at_ms: 1,
