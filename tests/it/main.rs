@@ -1,5 +1,14 @@
 //! End-to-end tests of Vigie: one binary, one module per capability, a shared harness.
 
+// Test code: a failed unwrap is a failed test, which is what we want here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod durability;
 mod harness;
 mod pipeline;
 mod supply_chain;

@@ -72,12 +72,10 @@ impl Enrollment for EnrollmentService {
         let hash = token_hash(&req.token);
         // The per-organisation budget needs the token's organisation; unknown tokens count against
         // the address only.
-        if let Ok(tokens_org) = ctx.token_org(&hash).await {
-            if let Some(org) = tokens_org {
-                if !ctx.enroll_per_org.allow(&org, now) {
-                    tracing::warn!(target: "security", peer = %addr, org = %org, "Enrollment rate limit reached for this organisation.");
-                    return Err(Status::resource_exhausted("too many enrollment attempts"));
-                }
+        if let Ok(Some(org)) = ctx.token_org(&hash).await {
+            if !ctx.enroll_per_org.allow(&org, now) {
+                tracing::warn!(target: "security", peer = %addr, org = %org, "Enrollment rate limit reached for this organisation.");
+                return Err(Status::resource_exhausted("too many enrollment attempts"));
             }
         }
         let outcome = ctx

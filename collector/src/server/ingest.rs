@@ -153,6 +153,12 @@ impl Ingest for IngestService {
             .admit(&host.id, candidates.clone())
             .await
             .map_err(|e| ctx.internal("storing reports", &e))?;
+        if ctx.abort_after_store && admitted.admissions.contains(&Admission::Stored) {
+            tracing::error!(
+                "Failpoint ingest-after-store: aborting between store and acknowledgement."
+            );
+            std::process::abort();
+        }
         if admitted.epoch_returned {
             ctx.security_event(
                 &host.id,

@@ -38,6 +38,9 @@ pub struct Ctx {
     derive_tx: mpsc::UnboundedSender<derive::Job>,
     /// The bound ingest port, told to agents at enrollment.
     pub ingest_port: u16,
+    /// Test hook: `VIGIE_FAILPOINT=ingest-after-store` aborts the process after a batch is durably
+    /// stored and before it is acknowledged, to prove that the agent's resend is harmless.
+    pub abort_after_store: bool,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -171,6 +174,8 @@ pub async fn start(
         clock: clock.clone(),
         derive_tx: derive_tx.clone(),
         ingest_port: bound.ingest.port(),
+        abort_after_store: std::env::var("VIGIE_FAILPOINT")
+            .is_ok_and(|v| v == "ingest-after-store"),
     });
     let limits = AcceptLimits {
         handshake_timeout: Duration::from_secs(u64::from(settings.handshake_timeout_secs)),

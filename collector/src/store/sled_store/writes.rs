@@ -129,33 +129,15 @@ fn enroll(
         at_ms: req.now_ms,
         retry_spent: false,
     });
-    let event = KeyEvent::Enrolled {
-        at_ms: req.now_ms,
-        public_key: req.public_key,
-        cert_serial: String::new(),
-        not_after_ms: 0,
-    };
-    let history_key = with_u64(
-        id_prefix(&req.new_host_id),
-        inner
-            .key_history
-            .next_counter(&id_prefix(&req.new_host_id))?,
-    );
     let token_value = encode(inner.tokens.name, &req.token_hash, &token)?;
     let host_value = encode(inner.hosts.name, host_key, &host)?;
-    let event_value = encode(inner.key_history.name, &history_key, &event)?;
     let owner = Bytes(host_key.to_vec());
     let owner_value = encode(inner.host_keys.name, &req.public_key, &owner)?;
-    (
-        &inner.tokens.tree,
-        &inner.hosts.tree,
-        &inner.key_history.tree,
-        &inner.host_keys.tree,
-    )
-        .transaction(|(tokens, hosts, history, keys)| {
+    // No key event here: the caller records `Enrolled` with the certificate it issues.
+    (&inner.tokens.tree, &inner.hosts.tree, &inner.host_keys.tree)
+        .transaction(|(tokens, hosts, keys)| {
             tokens.insert(&req.token_hash[..], token_value.as_slice())?;
             hosts.insert(host_key, host_value.as_slice())?;
-            history.insert(history_key.as_slice(), event_value.as_slice())?;
             keys.insert(&req.public_key[..], owner_value.as_slice())?;
             Ok(())
         })
