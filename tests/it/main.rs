@@ -11,4 +11,6 @@
 mod durability;
 mod harness;
 mod pipeline;
+mod security;
 mod supply_chain;
+mod tidy;

@@ -175,6 +175,16 @@ fn check_json_on_this_machine_then_offline_evaluate() {
 #[test]
 fn probes_run_as_an_unprivileged_user_with_only_cap_dac_read_search() {
     // DESIGN decision 4: user `nobody` with CAP_DAC_READ_SEARCH only, via setpriv (util-linux).
+    // The binary is copied to a world-traversable directory so that the test does not depend on the
+    // modes of the directories above the checkout.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let agent = tmp.path().join("vigie-agent");
+    std::fs::copy(bin("vigie-agent"), &agent).unwrap();
     let out = run(Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -185,8 +195,9 @@ fn probes_run_as_an_unprivileged_user_with_only_cap_dac_read_search() {
             "--bounding-set=-all,+dac_read_search",
             "--",
         ])
-        .arg(bin("vigie-agent"))
-        .args(["check", "--json"]));
+        .arg(&agent)
+        .args(["check", "--json"])
+        .current_dir(tmp.path()));
     assert!(
         out.status.success(),
         "{}",

@@ -162,6 +162,7 @@ impl Ingest for IngestService {
         if admitted.epoch_returned {
             ctx.security_event(
                 &host.id,
+                &addr,
                 now,
                 "cloned_identity",
                 &format!("host came back to an epoch it had left (peer {addr})"),
@@ -209,7 +210,7 @@ impl Ingest for IngestService {
                     }
                 }
                 Admission::Equivocation => {
-                    ctx.security_event(&host.id, now, "equivocation", &format!("epoch {epoch} seq {seq} signed twice with different content (peer {addr})")).await;
+                    ctx.security_event(&host.id, &addr, now, "equivocation", &format!("epoch {epoch} seq {seq} signed twice with different content (peer {addr})")).await;
                     refused(Reason::Equivocation, epoch, seq, "equivocation")
                 }
             };

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::codegen::http;
 use tonic::transport::Server;
 use vigie_proto::limits::{MAX_ENROLL_MESSAGE_BYTES, MAX_GRPC_MESSAGE_BYTES};
 use vigie_proto::v1::enrollment_server::EnrollmentServer;
@@ -65,18 +66,7 @@ impl Ctx {
         &self,
         hash: &[u8; 32],
     ) -> Result<Option<String>, crate::store::StoreError> {
-        for org in self.store.orgs().await? {
-            if self
-                .store
-                .tokens(&org.id)
-                .await?
-                .iter()
-                .any(|t| &t.hash == hash)
-            {
-                return Ok(Some(org.id));
-            }
-        }
-        Ok(None)
+        Ok(self.store.token(hash).await?.map(|t| t.org))
     }
 
     pub async fn audit(&self, actor: &str, action: &str, org: Option<&str>, detail: &str) {
@@ -92,8 +82,16 @@ impl Ctx {
         }
     }
 
-    pub async fn security_event(&self, host_id: &str, at_ms: i64, kind: &str, detail: &str) {
-        tracing::warn!(target: "security", host = %host_id, kind, detail, "Security event.");
+    /// Records a security event for a host (kept with its findings) and logs it with the peer.
+    pub async fn security_event(
+        &self,
+        host_id: &str,
+        peer: &str,
+        at_ms: i64,
+        kind: &str,
+        detail: &str,
+    ) {
+        tracing::warn!(target: "security", peer = %peer, host = %host_id, kind, detail, "Security event.");
         let event = SecurityEvent {
             host_id: host_id.into(),
             at_ms,
@@ -208,12 +206,18 @@ pub async fn start(
         shutdown.clone(),
     );
 
-    let ingest_svc = IngestServer::new(ingest::IngestService { ctx: ctx.clone() })
-        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    let enroll_svc = EnrollmentServer::new(enroll::EnrollmentService { ctx: ctx.clone() })
-        .max_decoding_message_size(MAX_ENROLL_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    let ingest_svc = LogRefusals {
+        port: "ingest",
+        inner: IngestServer::new(ingest::IngestService { ctx: ctx.clone() })
+            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+    };
+    let enroll_svc = LogRefusals {
+        port: "enroll",
+        inner: EnrollmentServer::new(enroll::EnrollmentService { ctx: ctx.clone() })
+            .max_decoding_message_size(MAX_ENROLL_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+    };
 
     for (name, rx, router) in [
         ("ingest", ingest_rx, grpc_builder().add_service(ingest_svc)),
@@ -251,6 +255,61 @@ pub async fn start(
         shutdown,
         tasks,
     })
+}
+
+/// Logs, as a `security` line with the peer, the refusals tonic makes before our handlers run: a
+/// message over the size limit is answered `OUT_OF_RANGE` by tonic's decoder (DESIGN decision 6: every
+/// application-level refusal is a gRPC status plus a `security` log line). Our handlers never answer
+/// `OUT_OF_RANGE` themselves, so nothing is logged twice.
+#[derive(Debug, Clone)]
+struct LogRefusals<S> {
+    port: &'static str,
+    inner: S,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for LogRefusals<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for LogRefusals<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let peer = request
+            .extensions()
+            .get::<PeerInfo>()
+            .map(|p| p.addr.to_string())
+            .unwrap_or_default();
+        let port = self.port;
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i32>().ok());
+            if code == Some(tonic::Code::OutOfRange as i32) {
+                tracing::warn!(target: "security", port, peer = %peer, "gRPC message over the size limit refused.");
+            }
+            Ok(response)
+        })
+    }
 }
 
 fn grpc_builder() -> Server {

@@ -60,6 +60,8 @@ pub trait Store: Send + Sync + 'static {
     ///   are written in one transaction; the caller then records the `Enrolled` key event (with the
     ///   certificate it issued) through `record_key_event`. `redeem_token` writes no key event itself.
     async fn redeem_token(&self, req: Redemption) -> Result<RedeemOutcome, StoreError>;
+    /// One token by the SHA-256 of its text.
+    async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
     async fn tokens(&self, org: &str) -> Result<Vec<TokenRecord>, StoreError>;
 
     // -- hosts and their key history -------------------------------------------------------------

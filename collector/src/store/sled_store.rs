@@ -3,8 +3,8 @@
 //! - **Durability.** Sled's own `flush()` is not an ack point (`sync_file_range` does not flush drive
 //!   caches). Every write goes to one committer thread that applies a group of queued jobs, calls
 //!   `flush()`, fsyncs every file under the directory and the directories, and only then answers the
-//!   group ([`committer`]). The background flusher is off.
-//! - **Integrity.** Values carry a version byte and a SHA-256 of key and payload ([`codec`]); a bad
+//!   group (`committer`). The background flusher is off.
+//! - **Integrity.** Values carry a version byte and a SHA-256 of key and payload (`codec`); a bad
 //!   record is a [`StoreError::Corrupt`], never served.
 //! - **Shape.** A fixed set of long-lived trees opened once; the cache is capped by the caller.
 //! - **Reads** run on tokio's blocking pool and see what the committer has applied, which may be a
@@ -338,6 +338,11 @@ impl Store for SledStore {
 
     async fn redeem_token(&self, req: Redemption) -> Result<RedeemOutcome, StoreError> {
         self.write(move |inner| writes::redeem(inner, &req)).await
+    }
+
+    async fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let hash = *hash;
+        self.read(move |inner| inner.tokens.get(&hash)).await
     }
 
     async fn tokens(&self, org: &str) -> Result<Vec<TokenRecord>, StoreError> {
