@@ -5,7 +5,14 @@ use std::{env, error::Error, fs, path::PathBuf};
 
 use prost::Message;
 
-const PROTOS: &[&str] = &["vigie/v1/transport.proto", "vigie/v1/evidence.proto"];
+const PROTOS: &[&str] = &[
+    "vigie/v1/transport.proto",
+    "vigie/v1/common.proto",
+    "vigie/v1/auth.proto",
+    "vigie/v1/accounts.proto",
+    "vigie/v1/ssh.proto",
+    "vigie/v1/evidence.proto",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     for p in PROTOS {

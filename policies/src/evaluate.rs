@@ -178,6 +178,7 @@ fn domain_fr(domain: Domain) -> &'static str {
         Domain::AuthPolicy => "de la politique d'authentification",
         Domain::Accounts => "des comptes",
         Domain::FileIntegrity => "d'intégrité des fichiers",
+        Domain::SshServer => "du serveur SSH",
         Domain::Unspecified => "de domaine inconnu",
     }
 }
