@@ -25,7 +25,7 @@ pub enum Job {
 }
 
 /// Runs jobs until shutdown; errors are logged, never fatal (derived state can always be rebuilt).
-pub async fn worker(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, stop: CancellationToken) {
+pub async fn worker(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Job>, stop: CancellationToken) {
     let catalogue = match Catalogue::builtin() {
         Ok(c) => c,
         Err(error) => {
@@ -44,11 +44,22 @@ pub async fn worker(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Job>, stop: C
                 .await
                 .map(|()| vec![host]),
             Job::Reevaluate(host) => Ok(vec![host]),
-            Job::ReevaluateAll => ctx
-                .store
-                .hosts(None)
-                .await
-                .map(|hs| hs.into_iter().map(|h| h.id).collect()),
+            Job::ReevaluateAll => {
+                let dirty: Vec<String> = ctx
+                    .dirty
+                    .lock()
+                    .map(|mut d| d.drain().collect())
+                    .unwrap_or_default();
+                for host in dirty {
+                    if let Err(error) = rederive_host(ctx.store.as_ref(), &host).await {
+                        tracing::error!(%error, host = %host, "Re-deriving a host failed.");
+                    }
+                }
+                ctx.store
+                    .hosts(None)
+                    .await
+                    .map(|hs| hs.into_iter().map(|h| h.id).collect())
+            }
         };
         let hosts = match result {
             Ok(h) => h,
@@ -173,6 +184,43 @@ fn host_evidence(
     }
 }
 
+/// Decodes every stored report of a host, in stored order, for re-derivation.
+async fn stored_bodies(
+    store: &dyn Store,
+    host_id: &str,
+) -> Result<Vec<(Candidate, Report)>, StoreError> {
+    let mut batch = Vec::new();
+    for stored in store.reports(host_id).await? {
+        let Ok(signed) = SignedReport::decode(stored.signed.as_slice()) else {
+            return Err(StoreError::Corrupt {
+                key: format!("report {} {} {}", host_id, stored.epoch, stored.seq),
+                reason: "stored envelope does not decode".into(),
+            });
+        };
+        let Ok(body) = vigie_proto::envelope::decode_body(&signed.body) else {
+            continue;
+        };
+        batch.push((
+            Candidate {
+                epoch: stored.epoch,
+                seq: stored.seq,
+                digest: stored.digest,
+                received_at_ms: stored.received_at_ms,
+                signed: Vec::new(),
+            },
+            body,
+        ));
+    }
+    Ok(batch)
+}
+
+/// Brings one host's latest states up to date with everything stored for it (after derivation jobs
+/// were shed under load). Idempotent: applying a report twice changes nothing.
+pub async fn rederive_host(store: &dyn Store, host_id: &str) -> Result<(), StoreError> {
+    let batch = stored_bodies(store, host_id).await?;
+    apply(store, host_id, &batch).await
+}
+
 /// Drops all derived state and recomputes it from the stored reports, in stored order.
 pub async fn rebuild(
     store: &dyn Store,
@@ -183,31 +231,112 @@ pub async fn rebuild(
     store.clear_derived().await?;
     let mut count = 0;
     for host in store.hosts(None).await? {
-        let mut batch = Vec::new();
-        for stored in store.reports(&host.id).await? {
-            let Ok(signed) = SignedReport::decode(stored.signed.as_slice()) else {
-                return Err(StoreError::Corrupt {
-                    key: format!("report {} {} {}", host.id, stored.epoch, stored.seq),
-                    reason: "stored envelope does not decode".into(),
-                });
-            };
-            let Ok(body) = vigie_proto::envelope::decode_body(&signed.body) else {
-                continue;
-            };
-            batch.push((
-                Candidate {
-                    epoch: stored.epoch,
-                    seq: stored.seq,
-                    digest: stored.digest,
-                    received_at_ms: stored.received_at_ms,
-                    signed: Vec::new(),
-                },
-                body,
-            ));
-            count += 1;
-        }
+        let batch = stored_bodies(store, &host.id).await?;
+        count += batch.len();
         apply(store, &host.id, &batch).await?;
         evaluate_host(store, catalogue, profile, &host.id, now_ms).await?;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sled_store::SledStore;
+    use crate::store::{Org, RedeemOutcome, Redemption, TokenRecord};
+    use vigie_proto::envelope::{seal_report, HeaderFields};
+    use vigie_proto::v1::{domain_state::State, Domain, Inventory};
+
+    fn report(hostname: &str) -> Report {
+        Report {
+            format_version: 1,
+            domains: vec![DomainState {
+                domain: Domain::Inventory as i32,
+                state: Some(State::Inventory(Inventory {
+                    hostname: hostname.into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Derivation jobs shed under load are healed from the stored reports, idempotently, and the
+    /// newest stored state wins whatever was derived before.
+    #[tokio::test]
+    async fn rederive_heals_shed_jobs_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 8 << 20).unwrap();
+        store
+            .add_org(Org {
+                id: "o".into(),
+                name: "O".into(),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+        store
+            .add_token(TokenRecord {
+                hash: [1; 32],
+                org: "o".into(),
+                created_at_ms: 0,
+                expires_at_ms: 10,
+                redeemed_by: None,
+            })
+            .await
+            .unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let out = store
+            .redeem_token(Redemption {
+                token_hash: [1; 32],
+                public_key: key.verifying_key().to_bytes(),
+                hostname: "h".into(),
+                agent_version: "t".into(),
+                peer_address: "p".into(),
+                now_ms: 1,
+                new_host_id: "h".into(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(out, RedeemOutcome::Enrolled { .. }));
+        let mut candidates = Vec::new();
+        for (seq, name) in [(1, "old"), (2, "new")] {
+            let fields = HeaderFields {
+                host_id: "h".into(),
+                epoch: 5,
+                seq,
+                created_at_ms: 1,
+            };
+            let signed = seal_report(&key, &fields, &report(name));
+            candidates.push(Candidate {
+                epoch: 5,
+                seq,
+                digest: vigie_proto::envelope::report_digest(&signed),
+                received_at_ms: 100 + seq as i64,
+                signed: signed.encode_to_vec(),
+            });
+        }
+        store.admit("h", candidates).await.unwrap();
+        // Only the first report's job got through before the queue filled up.
+        let first = vec![(
+            Candidate {
+                epoch: 5,
+                seq: 1,
+                digest: [0; 32],
+                received_at_ms: 101,
+                signed: vec![],
+            },
+            report("old"),
+        )];
+        apply(&store, "h", &first).await.unwrap();
+        for _ in 0..2 {
+            rederive_host(&store, "h").await.unwrap();
+            let latest = store.latest("h").await.unwrap();
+            assert_eq!(latest.len(), 1);
+            assert_eq!((latest[0].epoch, latest[0].seq), (5, 2));
+            let state = DomainState::decode(latest[0].state.as_slice()).unwrap();
+            assert!(matches!(state.state, Some(State::Inventory(ref i)) if i.hostname == "new"));
+        }
+    }
 }

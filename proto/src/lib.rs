@@ -8,6 +8,7 @@ pub mod json;
 pub mod limits;
 #[cfg(any(feature = "client", feature = "server"))]
 pub mod pin;
+mod wire_compat;
 
 /// Generated types of package `vigie.v1` (prost messages, tonic stubs, pbjson serde impls).
 #[allow(

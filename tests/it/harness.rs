@@ -61,6 +61,13 @@ pub struct Collector {
 impl Collector {
     /// `init` in `root/collector` with OS-chosen ports, then `serve`.
     pub fn start(root: &Path) -> Collector {
+        let mut c = Collector::init(root);
+        c.serve(&[]);
+        c
+    }
+
+    /// `init` only, so that a test can change `collector.toml` before `serve`.
+    pub fn init(root: &Path) -> Collector {
         let dir = root.join("collector");
         ok(Command::new(bin("vigie-collector"))
             .args(["init", "--data-dir"])
@@ -75,15 +82,33 @@ impl Collector {
                 "--san",
                 "127.0.0.1",
             ]));
-        let mut c = Collector {
+        Collector {
             dir,
             child: None,
             ingest: String::new(),
             enroll: String::new(),
             log: Default::default(),
-        };
-        c.serve(&[]);
-        c
+        }
+    }
+
+    /// Replaces `key = …` in `collector.toml`.
+    pub fn set_config(&self, key: &str, value: &str) {
+        let path = self.dir.join("collector.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut found = false;
+        let out: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.split('=').next().map(str::trim) == Some(key) {
+                    found = true;
+                    format!("{key} = {value}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        assert!(found, "{key} not in collector.toml");
+        std::fs::write(&path, out.join("\n") + "\n").unwrap();
     }
 
     /// (Re)starts `serve`; the config's port 0 means new ports at each start.

@@ -10,6 +10,7 @@
 
 mod durability;
 mod harness;
+mod limits;
 mod pipeline;
 mod security;
 mod supply_chain;

@@ -27,6 +27,9 @@ use crate::pki::Ca;
 use crate::store::{AuditEntry, Candidate, SecurityEvent, Store};
 use crate::tls::{self, AcceptLimits, PeerInfo};
 
+/// Derivation jobs waiting at most; beyond, hosts are marked dirty instead.
+const DERIVE_QUEUE: usize = 4096;
+
 /// Everything the services share.
 #[derive(Debug)]
 pub struct Ctx {
@@ -36,7 +39,10 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub enroll_per_address: ratelimit::RateLimiter,
     pub enroll_per_org: ratelimit::RateLimiter,
-    derive_tx: mpsc::UnboundedSender<derive::Job>,
+    derive_tx: mpsc::Sender<derive::Job>,
+    /// Hosts whose derivation job did not fit in the queue; the periodic pass re-derives them from
+    /// their stored reports. Bounded by the number of hosts.
+    pub dirty: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The bound ingest port, told to agents at enrollment.
     pub ingest_port: u16,
     /// Test hook: `VIGIE_FAILPOINT=ingest-after-store` aborts the process after a batch is durably
@@ -101,16 +107,26 @@ impl Ctx {
         if let Err(error) = self.store.add_security_event(event).await {
             tracing::error!(%error, host = %host_id, kind, "Could not record a security event.");
         }
-        let _ = self
-            .derive_tx
-            .send(derive::Job::Reevaluate(host_id.to_owned()));
+        self.queue(derive::Job::Reevaluate(host_id.to_owned()));
     }
 
     /// Hands freshly stored reports to the derivation worker (after the acknowledgement path).
     pub fn derive_after_ack(&self, host_id: &str, reports: Vec<(Candidate, Report)>) {
-        let _ = self
-            .derive_tx
-            .send(derive::Job::Apply(host_id.to_owned(), reports));
+        self.queue(derive::Job::Apply(host_id.to_owned(), reports));
+    }
+
+    /// Queues derivation work without ever blocking or growing without bound: when the queue is
+    /// full, the host is marked dirty and re-derived from its stored reports by the periodic pass.
+    fn queue(&self, job: derive::Job) {
+        if let Err(mpsc::error::TrySendError::Full(job)) = self.derive_tx.try_send(job) {
+            let host = match job {
+                derive::Job::Apply(h, _) | derive::Job::Reevaluate(h) => h,
+                derive::Job::ReevaluateAll => return,
+            };
+            if let Ok(mut dirty) = self.dirty.lock() {
+                dirty.insert(host);
+            }
+        }
     }
 }
 
@@ -154,7 +170,7 @@ pub async fn start(
     tls::install_default_provider();
     let settings = loaded.settings.clone();
     let shutdown = CancellationToken::new();
-    let (derive_tx, derive_rx) = mpsc::unbounded_channel();
+    let (derive_tx, derive_rx) = mpsc::channel(DERIVE_QUEUE);
     let ingest_listener = TcpListener::bind(settings.listen).await?;
     let enroll_listener = TcpListener::bind(settings.enroll_listen).await?;
     let bound = Bound {
@@ -171,6 +187,7 @@ pub async fn start(
         ca: loaded.ca,
         clock: clock.clone(),
         derive_tx: derive_tx.clone(),
+        dirty: Default::default(),
         ingest_port: bound.ingest.port(),
         abort_after_store: std::env::var("VIGIE_FAILPOINT")
             .is_ok_and(|v| v == "ingest-after-store"),
@@ -245,7 +262,7 @@ pub async fn start(
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = every.tick() => { let _ = ticker_ctx.derive_tx.send(derive::Job::ReevaluateAll); }
+                _ = every.tick() => { let _ = ticker_ctx.derive_tx.try_send(derive::Job::ReevaluateAll); }
             }
         }
     }));
