@@ -138,21 +138,9 @@ pub fn load(dir: &Path) -> Result<Identity, IdentityError> {
                 message: e.to_string(),
             })?;
     let key_path = dir.join(KEY_FILE);
-    let mode = fs::metadata(&key_path)
-        .map_err(io(&key_path))?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(IdentityError::Permissions {
-            path: key_path,
-            mode,
-        });
-    }
-    let pem = fs::read_to_string(&key_path).map_err(io(&key_path))?;
-    let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| IdentityError::Invalid {
-        path: key_path.clone(),
-        message: e.to_string(),
+    let key = load_key_only(dir)?.ok_or_else(|| IdentityError::Io {
+        path: key_path,
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
     })?;
     let cert_path = dir.join(CERT_FILE);
     let ca_path = dir.join(CA_FILE);

@@ -137,19 +137,7 @@ pub async fn evaluate_host(
     let evidence = host_evidence(&host, &latest, &events);
     let findings = vigie_policies::evaluate(catalogue, profile, &evidence, &[], now_ms)
         .into_iter()
-        .map(|f| FindingRecord {
-            org: host.org.clone(),
-            host_id: host.id.clone(),
-            hostname: host.hostname.clone(),
-            check_id: f.check_id.to_string(),
-            outcome: f.outcome.as_str().to_owned(),
-            severity: f.severity.to_string(),
-            title_fr: f.title_fr.to_string(),
-            title_en: f.title_en.to_string(),
-            detail: f.detail,
-            evaluated_at_ms: now_ms,
-            evidence: f.evidence,
-        })
+        .map(|f| FindingRecord::from_finding(&host.org, &host.id, &host.hostname, f, now_ms))
         .collect();
     store.put_findings(host_id, findings).await
 }

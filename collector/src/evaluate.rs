@@ -58,19 +58,7 @@ pub fn findings(
     Ok(
         vigie_policies::evaluate(&catalogue, profile, &evidence, &[], now_ms)
             .into_iter()
-            .map(|f| FindingRecord {
-                org: "-".into(),
-                host_id: String::new(),
-                hostname: hostname.clone(),
-                check_id: f.check_id.to_string(),
-                outcome: f.outcome.as_str().to_owned(),
-                severity: f.severity.to_string(),
-                title_fr: f.title_fr.to_string(),
-                title_en: f.title_en.to_string(),
-                detail: f.detail,
-                evaluated_at_ms: now_ms,
-                evidence: f.evidence,
-            })
+            .map(|f| FindingRecord::from_finding("-", "", &hostname, f, now_ms))
             .collect(),
     )
 }

@@ -134,21 +134,13 @@ impl Ca {
         params.subject_alt_names = vec![SanType::URI(
             uri.clone().try_into().map_err(|_| PkiError::BadName(uri))?,
         )];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.use_authority_key_identifier_extension = true;
-        let not_after_ms = now_ms + validity.as_millis() as i64;
-        params.not_before = at(now_ms - 60_000)?;
-        params.not_after = at(not_after_ms)?;
-        let (serial, serial_hex) = random_serial();
-        params.serial_number = Some(serial);
-        let cert = params.signed_by(&RawEd25519(public_key), &self.issuer)?;
-        Ok(Issued {
-            der: cert.der().to_vec(),
-            serial_hex,
-            not_after_ms,
-        })
+        self.sign_leaf(
+            params,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &RawEd25519(public_key),
+            now_ms,
+            validity,
+        )
     }
 
     /// The gRPC server certificate: serverAuth only, for the given DNS names or IP addresses.
@@ -175,16 +167,36 @@ impl Ca {
                     .map_err(|_| PkiError::BadName(n.clone())),
             })
             .collect::<Result<_, _>>()?;
+        self.sign_leaf(
+            params,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            key,
+            now_ms,
+            validity,
+        )
+    }
+
+    /// Signs an end-entity certificate: not a CA, digitalSignature, the one extended key usage given,
+    /// a random serial, valid `validity` from `now_ms` (backdated a minute for clock skew).
+    fn sign_leaf(
+        &self,
+        mut params: CertificateParams,
+        usage: ExtendedKeyUsagePurpose,
+        public_key: &impl PublicKeyData,
+        now_ms: i64,
+        validity: Duration,
+    ) -> Result<Issued, PkiError> {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = vec![usage];
         params.use_authority_key_identifier_extension = true;
-        let not_after_ms = now_ms + validity.as_millis() as i64;
+        let not_after_ms =
+            now_ms.saturating_add(i64::try_from(validity.as_millis()).unwrap_or(i64::MAX));
         params.not_before = at(now_ms - 60_000)?;
         params.not_after = at(not_after_ms)?;
         let (serial, serial_hex) = random_serial();
         params.serial_number = Some(serial);
-        let cert = params.signed_by(key, &self.issuer)?;
+        let cert = params.signed_by(public_key, &self.issuer)?;
         Ok(Issued {
             der: cert.der().to_vec(),
             serial_hex,

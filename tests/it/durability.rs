@@ -6,11 +6,6 @@ use std::time::Duration;
 
 use crate::harness::{wait_for, Agent, Collector};
 
-fn stored_reports(c: &Collector) -> usize {
-    let out = c.admin_ok(&["rebuild"]);
-    out.split_whitespace().find_map(|w| w.parse().ok()).unwrap()
-}
-
 fn verdicts(c: &Collector) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = c
         .findings(None)
@@ -26,13 +21,6 @@ fn verdicts(c: &Collector) -> Vec<(String, String)> {
     v
 }
 
-fn point_agent_at(a: &Agent, c: &Collector) {
-    let path = a.state.join("enrollment.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    v["collector"] = format!("https://localhost:{}", c.ingest.rsplit(':').next().unwrap()).into();
-    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
-}
-
 #[test]
 fn collector_killed_between_store_and_ack_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -43,7 +31,7 @@ fn collector_killed_between_store_and_ack_loses_and_duplicates_nothing() {
     // Restart the collector with the failpoint armed: it dies right after its first durable store.
     c.stop();
     c.serve(&[("VIGIE_FAILPOINT", "ingest-after-store")]);
-    point_agent_at(&a, &c);
+    a.set_collector(&c.ingest_url());
     a.start();
     let child = c.child.as_mut().unwrap();
     let status = wait_for("the collector to abort", Duration::from_secs(60), || {
@@ -61,17 +49,17 @@ fn collector_killed_between_store_and_ack_loses_and_duplicates_nothing() {
     // The report was stored but never acknowledged: it is still in the agent's outbox.
     let pending = a.spool_len();
     assert!(pending >= 1);
-    let stored_before = stored_reports(&c);
+    let stored_before = c.stored_reports();
     assert_eq!(
         stored_before, 1,
         "exactly the aborted batch's report is stored"
     );
     c.serve(&[]);
-    point_agent_at(&a, &c);
+    a.set_collector(&c.ingest_url());
     a.start();
     // The resend is answered "already stored"; the new start's probe cycle adds one report.
     wait_for("the outbox to drain", Duration::from_secs(60), || {
-        (a.spool_len() == 0 && stored_reports(&c) == pending + 1).then_some(())
+        (a.spool_len() == 0 && c.stored_reports() == pending + 1).then_some(())
     });
     wait_for("findings", Duration::from_secs(30), || {
         verdicts(&c)
@@ -82,7 +70,7 @@ fn collector_killed_between_store_and_ack_loses_and_duplicates_nothing() {
     a.stop();
     let before = verdicts(&c);
     assert_eq!(
-        stored_reports(&c),
+        c.stored_reports(),
         pending + 1,
         "no duplicate after the resend"
     );

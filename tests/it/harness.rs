@@ -224,6 +224,21 @@ impl Collector {
         serde_json::from_str(&self.admin_ok(&args)).unwrap()
     }
 
+    /// Reports in the store (all hosts): `rebuild` recomputes derived state from them and says how
+    /// many there are.
+    pub fn stored_reports(&self) -> usize {
+        let out = self.admin_ok(&["rebuild"]);
+        out.split_whitespace().find_map(|w| w.parse().ok()).unwrap()
+    }
+
+    /// The ingest URL as an agent dials it.
+    pub fn ingest_url(&self) -> String {
+        format!(
+            "https://localhost:{}",
+            self.ingest.rsplit(':').next().unwrap()
+        )
+    }
+
     pub fn enroll_url(&self) -> String {
         format!(
             "https://localhost:{}",
@@ -328,6 +343,16 @@ impl Agent {
                     .count()
             })
             .unwrap_or(0)
+    }
+
+    /// Points the agent at another ingest URL (its enrollment record says where to ship), e.g. after
+    /// the collector restarted on new ports.
+    pub fn set_collector(&self, url: &str) {
+        let path = self.state.join("enrollment.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["collector"] = url.into();
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
     }
 
     pub fn host_id(&self) -> String {

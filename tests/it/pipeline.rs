@@ -64,12 +64,6 @@ fn two_agents_in_two_organisations_report_and_findings_are_per_organisation() {
     );
 }
 
-fn stored_reports(c: &Collector) -> usize {
-    // `rebuild` recomputes derived state from the stored reports and says how many there are.
-    let out = c.admin_ok(&["rebuild"]);
-    out.split_whitespace().find_map(|w| w.parse().ok()).unwrap()
-}
-
 #[test]
 fn outbox_survives_collector_outage_and_agent_restarts_and_delivers_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -91,11 +85,10 @@ fn outbox_survives_collector_outage_and_agent_restarts_and_delivers_exactly_once
     });
     a.stop();
     let pending = a.spool_len();
-    assert_eq!(stored_reports(&c), 0);
+    assert_eq!(c.stored_reports(), 0);
     // The collector comes back on the same ports as the agent knows them.
     c.serve(&[]);
-    let ingest_port = c.ingest.rsplit(':').next().unwrap().to_owned();
-    rewrite_collector_port(&a, &ingest_port);
+    a.set_collector(&c.ingest_url());
     std::fs::write(
         &a.config,
         "interval_secs = 3600\nheartbeat_secs = 3600\nmax_backoff_secs = 1\n",
@@ -104,19 +97,11 @@ fn outbox_survives_collector_outage_and_agent_restarts_and_delivers_exactly_once
     a.start();
     // Every pending report, plus the one probe cycle of the last start, stored once.
     wait_for("every report stored", Duration::from_secs(60), || {
-        (stored_reports(&c) == pending + 1 && a.spool_len() == 0).then_some(())
+        (c.stored_reports() == pending + 1 && a.spool_len() == 0).then_some(())
     });
     a.stop();
     c.stop();
-    assert_eq!(stored_reports(&c), pending + 1);
-}
-
-/// The collector got new ports at restart (port 0 in the config): point the agent at them.
-fn rewrite_collector_port(a: &Agent, port: &str) {
-    let path = a.state.join("enrollment.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    v["collector"] = format!("https://localhost:{port}").into();
-    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(c.stored_reports(), pending + 1);
 }
 
 #[test]

@@ -560,7 +560,7 @@ fn report_refusals_replay_rules_and_size_limits_while_serving_others() {
     assert_eq!(ack.high_water_mark, 5, "{ack:?}");
     security_line(&c, &peer, &["Stale sequence refused.", "high_water_mark=5"]);
     // Nothing duplicated, nothing stale stored: seq 1 and seq 5 of this epoch only.
-    let stored = stored_reports(&c);
+    let stored = c.stored_reports();
     assert_eq!(stored, 2, "reports stored for the host");
 
     // Equivocation: the same (epoch, seq) signed over another body.
@@ -605,13 +605,6 @@ fn report_refusals_replay_rules_and_size_limits_while_serving_others() {
         outcome(&c, &other.enrollment.host_id, "AGT-003").as_deref(),
         Some("fail")
     );
-}
-
-/// Reports in the collector's store (all hosts): `rebuild` recomputes derived state from them and
-/// says how many there are. Callers arrange that only the host of interest has stored any.
-fn stored_reports(c: &Collector) -> usize {
-    let out = c.admin_ok(&["rebuild"]);
-    out.split_whitespace().find_map(|w| w.parse().ok()).unwrap()
 }
 
 // -- cloned identity and a restored VM ----------------------------------------------------------
@@ -661,14 +654,6 @@ fn a_cloned_identity_is_flagged_while_other_agents_are_served() {
     );
 }
 
-/// Points an agent at another ingest URL (its enrollment record says where to ship).
-fn set_collector(state: &std::path::Path, url: &str) {
-    let path = state.join("enrollment.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    v["collector"] = url.into();
-    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
-}
-
 #[test]
 fn a_restored_vm_resyncs_by_itself_without_equivocation() {
     let tmp = tempfile::tempdir().unwrap();
@@ -678,7 +663,7 @@ fn a_restored_vm_resyncs_by_itself_without_equivocation() {
     a.enroll(&c, &c.token("mairie", "1h"));
     let host = a.host_id();
     let ingest_url = format!("https://localhost:{}", port(&c.ingest));
-    let stored = || stored_reports(&c);
+    let stored = || c.stored_reports();
 
     // First life: some reports delivered.
     a.start();
@@ -690,13 +675,13 @@ fn a_restored_vm_resyncs_by_itself_without_equivocation() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("https://localhost:{}", dead.local_addr().unwrap().port());
     drop(dead);
-    set_collector(&a.state, &dead_url);
+    a.set_collector(&dead_url);
     a.start();
     wait_for("an outbox to build up", Duration::from_secs(30), || {
         (a.spool_len() >= 2).then_some(())
     });
     a.stop();
-    set_collector(&a.state, &ingest_url);
+    a.set_collector(&ingest_url);
     let snapshot = tmp.path().join("snapshot");
     copy_dir(&a.state, &snapshot);
     let in_snapshot = a.spool_len();

@@ -157,6 +157,31 @@ pub struct LatestDomain {
     pub state: Vec<u8>,
 }
 
+impl FindingRecord {
+    /// The record of one evaluator finding on one host.
+    pub fn from_finding(
+        org: &str,
+        host_id: &str,
+        hostname: &str,
+        finding: vigie_policies::Finding,
+        evaluated_at_ms: i64,
+    ) -> FindingRecord {
+        FindingRecord {
+            org: org.to_owned(),
+            host_id: host_id.to_owned(),
+            hostname: hostname.to_owned(),
+            check_id: finding.check_id.to_string(),
+            outcome: finding.outcome.as_str().to_owned(),
+            severity: finding.severity.to_string(),
+            title_fr: finding.title_fr.to_string(),
+            title_en: finding.title_en.to_string(),
+            detail: finding.detail,
+            evaluated_at_ms,
+            evidence: finding.evidence,
+        }
+    }
+}
+
 /// One check's outcome on one host, as the evaluator produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingRecord {
