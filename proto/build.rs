@@ -11,6 +11,8 @@ const PROTOS: &[&str] = &[
     "vigie/v1/auth.proto",
     "vigie/v1/accounts.proto",
     "vigie/v1/ssh.proto",
+    "vigie/v1/backups.proto",
+    "vigie/v1/antivirus.proto",
     "vigie/v1/evidence.proto",
 ];
 
