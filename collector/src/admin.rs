@@ -145,14 +145,15 @@ pub async fn execute(
             Ok(format!("{token}\n"))
         }
         Request::HostList { org } => {
-            let mut out = String::from("HOST\tORG\tHOSTNAME\tLAST SEEN\tSTATE\n");
+            let mut out = String::from("HOST\tORG\tHOSTNAME\tLAST SEEN\tCLOCK SKEW\tSTATE\n");
             for h in store.hosts(org.as_deref()).await? {
                 out.push_str(&format!(
-                    "{}\t{}\t{}\t{}\t{}\n",
+                    "{}\t{}\t{}\t{}\t{:+.1} s\t{}\n",
                     h.id,
                     h.org,
                     h.hostname,
                     fmt_time(h.last_seen_ms),
+                    h.clock_skew_ms as f64 / 1000.0,
                     if h.revoked.is_some() {
                         "revoked"
                     } else {

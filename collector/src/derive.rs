@@ -194,6 +194,7 @@ async fn stored_bodies(
                 seq: stored.seq,
                 digest: stored.digest,
                 received_at_ms: stored.received_at_ms,
+                created_at_ms: 0,
                 signed: Vec::new(),
             },
             body,
@@ -302,6 +303,7 @@ mod tests {
                 seq,
                 digest: vigie_proto::envelope::report_digest(&signed),
                 received_at_ms: 100 + seq as i64,
+                created_at_ms: 1,
                 signed: signed.encode_to_vec(),
             });
         }
@@ -313,6 +315,7 @@ mod tests {
                 seq: 1,
                 digest: [0; 32],
                 received_at_ms: 101,
+                created_at_ms: 1,
                 signed: vec![],
             },
             report("old"),

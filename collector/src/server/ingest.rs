@@ -144,6 +144,7 @@ impl Ingest for IngestService {
                 seq,
                 digest: envelope::report_digest(report),
                 received_at_ms: now,
+                created_at_ms: header.created_at_ms,
                 signed: report.encode_to_vec(),
             });
             bodies.push(body);

@@ -78,6 +78,10 @@ pub struct HostRecord {
     /// Collector receive time of the newest admitted report; 0 when none.
     pub last_seen_ms: i64,
     pub current_epoch: u64,
+    /// Collector receive time minus agent signing time of the newest stored report: the host's clock
+    /// skew plus transit delay, itself evidence (DESIGN decision 16). Positive: the host is behind.
+    #[serde(default)]
+    pub clock_skew_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +118,8 @@ pub struct Candidate {
     /// `vigie_proto::envelope::report_digest`.
     pub digest: [u8; 32],
     pub received_at_ms: i64,
+    /// The agent's clock when it signed the report (`ReportHeader.created_at_ms`).
+    pub created_at_ms: i64,
     /// The encoded `SignedReport`, header + signature + body, stored together.
     pub signed: Vec<u8>,
 }

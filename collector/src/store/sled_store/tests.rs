@@ -59,6 +59,7 @@ fn cand(epoch: u64, seq: u64, digest: u8) -> Candidate {
         seq,
         digest: [digest; 32],
         received_at_ms: (epoch * 1000 + seq) as i64,
+        created_at_ms: (epoch * 1000 + seq) as i64 - 5,
         signed: vec![digest; 3],
     }
 }
@@ -196,6 +197,8 @@ async fn admission_updates_host_and_keeps_arrival_order() {
         (host.current_epoch, host.last_seen_ms),
         (A, (B * 1000 + 7) as i64)
     );
+    // Clock skew is taken from the newest received report (signed 5 ms before receipt).
+    assert_eq!(host.clock_skew_ms, 5);
     let reports = store.reports("h").await.unwrap();
     assert_eq!(
         reports[0],

@@ -122,6 +122,7 @@ fn enroll(
         revoked: None,
         last_seen_ms: 0,
         current_epoch: 0,
+        clock_skew_ms: 0,
     };
     token.redeemed_by = Some(TokenUse {
         public_key: req.public_key,
@@ -257,6 +258,9 @@ pub(super) fn admit(
             epoch_returned = true;
         }
         host.current_epoch = c.epoch;
+        if c.received_at_ms >= host.last_seen_ms {
+            host.clock_skew_ms = c.received_at_ms.saturating_sub(c.created_at_ms);
+        }
         host.last_seen_ms = host.last_seen_ms.max(c.received_at_ms);
         batch_digests.insert((c.epoch, c.seq), c.digest);
         let h = batch_hwm.entry(c.epoch).or_insert(c.seq);
