@@ -19,6 +19,7 @@ pub async fn check(
 ) -> anyhow::Result<Report> {
     let mut probes_cfg = cfg.probes.clone();
     probes_cfg.patches.first_seen_read_dir = state_dir.map(Path::to_path_buf);
+    probes_cfg.backups.state_read_dir = state_dir.map(Path::to_path_buf);
     let probes: Vec<Arc<dyn Probe>> = probe::all_probes(&probes_cfg)?
         .into_iter()
         .map(Arc::from)
@@ -62,6 +63,47 @@ pub fn summary(report: &Report) -> String {
                 p.pending.iter().filter(|u| u.security).count(),
                 if p.reboot_required { "oui" } else { "non" },
                 if p.automatic_updates_enabled { "oui" } else { "non" }
+            ),
+            Some(State::Antivirus(a)) => crate::probe::antivirus::summary_fr(a),
+            Some(State::Backups(b)) => crate::probe::backups::summary_fr(b),
+            Some(State::AuthPolicy(a)) => {
+                let q = a.quality.clone().unwrap_or_default();
+                let l = a.lockout.clone().unwrap_or_default();
+                format!(
+                    "{}; {}; {} ligne(s) PAM avec `nullok`",
+                    if q.enforced {
+                        format!("mots de passe d'au moins {} caractères imposés", q.minlen)
+                    } else {
+                        "qualité des mots de passe non imposée".into()
+                    },
+                    if l.enabled {
+                        format!("verrouillage après {} échecs", l.deny)
+                    } else {
+                        "pas de verrouillage après échecs".into()
+                    },
+                    a.nullok.len()
+                )
+            }
+            Some(State::SshServer(s)) if !s.installed => "sshd absent".into(),
+            Some(State::SshServer(s)) => format!(
+                "sshd: PermitRootLogin {}, PasswordAuthentication {}, {} clé(s) d'hôte, {} problème(s) de configuration",
+                s.settings.get("permitrootlogin").map_or("?", String::as_str),
+                s.settings.get("passwordauthentication").map_or("?", String::as_str),
+                s.host_keys.len(),
+                s.problems.len()
+            ),
+            Some(State::Accounts(a)) => format!(
+                "{} comptes, dont {} avec uid 0 et {} sans mot de passe; {} règles sudo",
+                a.accounts.len(),
+                a.accounts
+                    .iter()
+                    .filter(|c| matches!(
+                        c.principal.as_ref().and_then(|p| p.id.as_ref()),
+                        Some(vigie_proto::v1::principal::Id::Uid(0))
+                    ))
+                    .count(),
+                a.accounts.iter().filter(|c| c.password_state == "empty").count(),
+                a.sudo_rules.len()
             ),
             Some(_) => "collected".into(),
             None => "no state".into(),

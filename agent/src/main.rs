@@ -58,6 +58,28 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Record the end (or start) of a backup run, for a job declared in `probes.backups.jobs`.
+    /// Called by the backup job itself; works while the agent is stopped and reads no config.
+    BackupDone {
+        /// The job's name, as declared in the agent config.
+        #[arg(long)]
+        job: String,
+        /// How the run ended, or `started` when it begins.
+        #[arg(long, value_parser = ["ok", "failed", "started"])]
+        status: String,
+        /// What was run: a backup, an integrity check (`restic check`, `borg check`) or a restore test.
+        #[arg(long, default_value = "backup", value_parser = ["backup", "integrity-check", "restore-test"])]
+        kind: String,
+        /// A short message (at most 1 KiB is kept), e.g. the error of a failed run. Not a secret:
+        /// other users see the command line.
+        #[arg(long, default_value = "")]
+        message: String,
+        /// Bytes backed up by the run.
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -100,6 +122,10 @@ fn load_config(path: Option<PathBuf>) -> Result<AgentConfig> {
 }
 
 async fn dispatch(cli: Cli) -> Result<()> {
+    // backup-done runs as the backup job's user, who may not read the root-owned agent config.
+    if let Command::BackupDone { .. } = &cli.command {
+        return backup_done(cli.command);
+    }
     let cfg = load_config(cli.config)?;
     match cli.command {
         Command::Enroll {
@@ -152,7 +178,45 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        cmd @ Command::BackupDone { .. } => backup_done(cmd),
     }
+}
+
+/// `backup-done`: one push record into `STATE/spool/incoming/` (see `probe::backups::push`).
+fn backup_done(command: Command) -> Result<()> {
+    use vigie_agent::probe::backups::{write_push_record, PushKind, PushRecord, PushStatus};
+    let Command::BackupDone {
+        job,
+        status,
+        kind,
+        message,
+        size,
+        state_dir,
+    } = command
+    else {
+        bail!("not a backup-done command");
+    };
+    let status = match status.as_str() {
+        "ok" => PushStatus::Ok,
+        "failed" => PushStatus::Failed,
+        _ => PushStatus::Started,
+    };
+    let kind = match kind.as_str() {
+        "integrity-check" => PushKind::IntegrityCheck,
+        "restore-test" => PushKind::RestoreTest,
+        _ => PushKind::Backup,
+    };
+    let record = PushRecord {
+        v: 1,
+        job,
+        kind,
+        status,
+        message,
+        size_bytes: size,
+    };
+    let path = write_push_record(&state_dir, record, now_ms())?;
+    eprintln!("recorded in {}", path.display());
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -1,4 +1,4 @@
-//! Admin commands (`org`, `token`, `host`, `findings`, `rebuild`): one request type executed against the
+//! Admin commands (`org`, `token`, `host`, `findings`, `rebuild`, `ping`): one request type executed against the
 //! store, either inside a running server through a local socket that authenticates its caller by
 //! SO_PEERCRED, or directly on the data directory when no server holds it.
 
@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::server::enroll::{token_hash, TOKEN_PREFIX};
-use crate::store::{AuditEntry, FindingRecord, KeyEvent, Org, Store, StoreError, TokenRecord};
+use crate::store::{
+    AuditEntry, FindingRecord, KeyEvent, Org, PingJob, Store, StoreError, TokenRecord,
+};
 
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -50,6 +52,23 @@ pub enum Request {
         json: bool,
     },
     Rebuild,
+    /// A new HTTPS ping job; the reply is only its URL, `base_url` + `/ping/<secret>`.
+    PingAdd {
+        org: String,
+        name: String,
+        period_secs: u64,
+        grace_secs: u64,
+        site: Option<String>,
+        offline: bool,
+        base_url: String,
+    },
+    PingList {
+        org: String,
+    },
+    PingRemove {
+        org: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +230,103 @@ pub async fn execute(
                 .map_err(|e| AdminError::Invalid(e.to_string()))?;
             let n = crate::derive::rebuild(store, &catalogue, profile, now).await?;
             Ok(format!("derived state rebuilt from {n} stored reports\n"))
+        }
+        Request::PingAdd {
+            org,
+            name,
+            period_secs,
+            grace_secs,
+            site,
+            offline,
+            base_url,
+        } => {
+            if !crate::ping::valid_name(&name) {
+                return Err(AdminError::Invalid(format!(
+                    "ping job name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
+                )));
+            }
+            if !(1..=366 * 86_400).contains(&period_secs) || grace_secs > 30 * 86_400 {
+                return Err(AdminError::Invalid(
+                    "period must be between 1 s and 366 days, grace at most 30 days".into(),
+                ));
+            }
+            let site = site.unwrap_or_default();
+            if site.chars().count() > 64 || site.chars().any(char::is_control) {
+                return Err(AdminError::Invalid(
+                    "site: at most 64 characters, no control characters".into(),
+                ));
+            }
+            let secret = crate::ping::new_secret();
+            let hash = crate::ping::secret_hash(&secret);
+            store
+                .add_ping_job(PingJob {
+                    org: org.clone(),
+                    name: name.clone(),
+                    secret_hash: hash,
+                    period_secs,
+                    grace_secs,
+                    site: site.trim().to_owned(),
+                    offline,
+                    created_at_ms: now,
+                    last_start_ms: 0,
+                    last_success_ms: 0,
+                    last_failure_ms: 0,
+                    last_failure_message: String::new(),
+                })
+                .await?;
+            let hash_prefix: String = hex::encode(hash).chars().take(12).collect();
+            store
+                .append_audit(audit(
+                    "ping.add",
+                    Some(&org),
+                    format!(
+                        "{name}: period {period_secs} s, grace {grace_secs} s, sha256 {hash_prefix}…"
+                    ),
+                ))
+                .await?;
+            Ok(format!(
+                "{}/ping/{secret}\n",
+                base_url.trim_end_matches('/')
+            ))
+        }
+        Request::PingList { org } => {
+            let rows: Vec<[String; 8]> = store
+                .ping_jobs(Some(&org))
+                .await?
+                .into_iter()
+                .map(|j| {
+                    [
+                        j.name,
+                        format!("{} s", j.period_secs),
+                        format!("{} s", j.grace_secs),
+                        format!("{}{}", j.site, if j.offline { " (offline)" } else { "" }),
+                        fmt_time(j.last_start_ms),
+                        fmt_time(j.last_success_ms),
+                        fmt_time(j.last_failure_ms),
+                        j.last_failure_message,
+                    ]
+                })
+                .collect();
+            Ok(table(
+                &[
+                    "NAME",
+                    "PERIOD",
+                    "GRACE",
+                    "SITE",
+                    "LAST START",
+                    "LAST SUCCESS",
+                    "LAST FAILURE",
+                    "MESSAGE",
+                ],
+                &rows,
+            ))
+        }
+        Request::PingRemove { org, name } => {
+            store.remove_ping_job(&org, &name).await?;
+            store
+                .append_audit(audit("ping.remove", Some(&org), name.clone()))
+                .await?;
+            Ok(format!("ping job {name} removed\n"))
         }
     }
 }

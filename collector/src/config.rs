@@ -62,6 +62,17 @@ pub struct RawConfig {
     /// Enrollment attempts allowed per minute for one organisation.
     #[serde(default = "default_rate_org")]
     pub enroll_rate_per_minute_per_org: u32,
+    /// HTTPS listener for backup pings (ECDSA P-256 certificate `https.crt`). Absent in
+    /// configurations written before it existed: no HTTPS listener then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_listen: Option<String>,
+    /// Ping requests allowed per minute from one address (unknown secrets included).
+    #[serde(default = "default_rate_ping")]
+    pub ping_rate_per_minute_per_address: u32,
+    /// Seconds between two periodic re-evaluations of every host and ping job (silent hosts,
+    /// stale evidence, late backups are functions of time).
+    #[serde(default = "default_reevaluate")]
+    pub reevaluate_interval_secs: u32,
 }
 
 fn default_profile() -> String {
@@ -88,6 +99,12 @@ fn default_rate_addr() -> u32 {
 fn default_rate_org() -> u32 {
     300
 }
+fn default_rate_ping() -> u32 {
+    60
+}
+fn default_reevaluate() -> u32 {
+    30
+}
 
 /// Validated settings.
 #[derive(Debug, Clone)]
@@ -104,6 +121,9 @@ pub struct Settings {
     pub max_concurrent_handshakes: u32,
     pub enroll_rate_per_minute_per_address: u32,
     pub enroll_rate_per_minute_per_org: u32,
+    pub https_listen: Option<SocketAddr>,
+    pub ping_rate_per_minute_per_address: u32,
+    pub reevaluate_interval_secs: u32,
 }
 
 impl RawConfig {
@@ -121,6 +141,9 @@ impl RawConfig {
             max_concurrent_handshakes: default_max_handshakes(),
             enroll_rate_per_minute_per_address: default_rate_addr(),
             enroll_rate_per_minute_per_org: default_rate_org(),
+            https_listen: None,
+            ping_rate_per_minute_per_address: default_rate_ping(),
+            reevaluate_interval_secs: default_reevaluate(),
         }
     }
 
@@ -177,6 +200,25 @@ impl RawConfig {
         if self.handshake_timeout_secs == 0 {
             bad("handshake_timeout_secs", "must be at least 1".into());
         }
+        let https_listen = match &self.https_listen {
+            None => None,
+            Some(text) => text
+                .parse::<SocketAddr>()
+                .map_err(|e| bad("https_listen", e.to_string()))
+                .ok(),
+        };
+        if !(1..=3600).contains(&self.reevaluate_interval_secs) {
+            bad(
+                "reevaluate_interval_secs",
+                "must be between 1 and 3600".into(),
+            );
+        }
+        if self.ping_rate_per_minute_per_address == 0 {
+            bad(
+                "ping_rate_per_minute_per_address",
+                "must be at least 1".into(),
+            );
+        }
         match (listen, enroll, profile) {
             (Some(listen), Some(enroll_listen), Some(profile)) if errors.is_empty() => {
                 Ok(Settings {
@@ -192,6 +234,9 @@ impl RawConfig {
                     max_concurrent_handshakes: self.max_concurrent_handshakes,
                     enroll_rate_per_minute_per_address: self.enroll_rate_per_minute_per_address,
                     enroll_rate_per_minute_per_org: self.enroll_rate_per_minute_per_org,
+                    https_listen,
+                    ping_rate_per_minute_per_address: self.ping_rate_per_minute_per_address,
+                    reevaluate_interval_secs: self.reevaluate_interval_secs,
                 })
             }
             _ => Err(errors),
@@ -247,6 +292,14 @@ mod tests {
             &["`profile`", "`agent_cert_validity_days`"],
         );
         check(&format!("{good}colour = 1\n"), &["unknown field `colour`"]);
+        check(
+            &format!("{good}https_listen = \"127.0.0.1:7445\"\nreevaluate_interval_secs = 1\n"),
+            &[],
+        );
+        check(
+            &format!("{good}https_listen = \"here\"\nreevaluate_interval_secs = 0\n"),
+            &["`https_listen`", "`reevaluate_interval_secs`"],
+        );
         check("version = ", &["collector.toml"]);
     }
 }

@@ -18,6 +18,9 @@ pub const SERVER_CERT: &str = "server.crt";
 pub const SERVER_KEY: &str = "server.key";
 pub const SNAPSHOT_KEY: &str = "snapshot.key";
 pub const SNAPSHOT_PUB: &str = "snapshot.pub";
+/// The HTTPS listener's own ECDSA P-256 certificate and key (see `https.rs`).
+pub const HTTPS_CERT: &str = "https.crt";
+pub const HTTPS_KEY: &str = "https.key";
 pub const STORE_DIR: &str = "store";
 pub const ADMIN_SOCKET: &str = "admin.sock";
 
@@ -125,16 +128,19 @@ pub fn pem_decode(path: &Path, text: &str, label: &str) -> Result<Vec<u8>, DataD
 pub struct InitOptions {
     pub listen: String,
     pub enroll_listen: String,
+    /// HTTPS listener for backup pings.
+    pub https_listen: String,
     pub server_names: Vec<String>,
 }
 
 /// Creates a data directory: CA, server certificate, snapshot-signing key (each key 0600) and config.
 pub fn init(dir: &Path, opts: &InitOptions, now_ms: i64) -> Result<(), DataDirError> {
-    let raw = RawConfig::new(
+    let mut raw = RawConfig::new(
         opts.listen.clone(),
         opts.enroll_listen.clone(),
         opts.server_names.clone(),
     );
+    raw.https_listen = Some(opts.https_listen.clone());
     // Validate before writing anything, so a typo leaves no half-made directory.
     raw.clone().validate(dir).map_err(|errs| {
         DataDirError::Config(
@@ -168,6 +174,13 @@ pub fn init(dir: &Path, opts: &InitOptions, now_ms: i64) -> Result<(), DataDirEr
         pem("CERTIFICATE", &server.der).as_bytes(),
     )?;
 
+    // The HTTPS listener gets its own ECDSA P-256 certificate, self-signed: browsers refuse Ed25519,
+    // and a ping job pins exactly this certificate with `curl --cacert https.crt`.
+    let (https_cert, https_key) =
+        crate::https::self_signed_p256(&opts.server_names, now_ms, ten_years / 5)?;
+    write_private(&dir.join(HTTPS_KEY), https_key.as_bytes())?;
+    write_public(&dir.join(HTTPS_CERT), https_cert.as_bytes())?;
+
     // The snapshot-signing key lives apart from the CA key (DESIGN decision 21).
     let snapshot_key = pki::new_ed25519_key()?;
     write_private(
@@ -200,6 +213,8 @@ pub struct Loaded {
     pub ca_cert: CertificateDer<'static>,
     pub server_chain: Vec<CertificateDer<'static>>,
     pub server_key: PrivateKeyDer<'static>,
+    /// The HTTPS certificate and key, when `https_listen` is configured.
+    pub https: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 }
 
 pub fn load_settings(dir: &Path) -> Result<Settings, DataDirError> {
@@ -234,6 +249,21 @@ pub fn load(dir: &Path) -> Result<Loaded, DataDirError> {
     let key_path = dir.join(SERVER_KEY);
     let key_text = read_private(&key_path)?;
     let key_der = pem_decode(&key_path, &key_text, "PRIVATE KEY")?;
+    let https = match settings.https_listen {
+        None => None,
+        Some(_) => {
+            let cert_path = dir.join(HTTPS_CERT);
+            let cert_text = fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
+            let cert_der = pem_decode(&cert_path, &cert_text, "CERTIFICATE")?;
+            let key_path = dir.join(HTTPS_KEY);
+            let key_text = read_private(&key_path)?;
+            let key_der = pem_decode(&key_path, &key_text, "PRIVATE KEY")?;
+            Some((
+                vec![CertificateDer::from(cert_der)],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
+            ))
+        }
+    };
     Ok(Loaded {
         settings,
         ca,
@@ -243,6 +273,7 @@ pub fn load(dir: &Path) -> Result<Loaded, DataDirError> {
             CertificateDer::from(ca_der),
         ],
         server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
+        https,
     })
 }
 
@@ -254,6 +285,7 @@ mod tests {
         InitOptions {
             listen: "127.0.0.1:0".into(),
             enroll_listen: "127.0.0.1:0".into(),
+            https_listen: "127.0.0.1:0".into(),
             server_names: vec!["localhost".into()],
         }
     }
@@ -263,7 +295,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("data");
         init(&d, &opts(), 1_700_000_000_000).unwrap();
-        for key in [CA_KEY, SERVER_KEY, SNAPSHOT_KEY] {
+        for key in [CA_KEY, SERVER_KEY, SNAPSHOT_KEY, HTTPS_KEY] {
             let mode = fs::metadata(d.join(key)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{key}");
         }

@@ -55,6 +55,17 @@ pub async fn worker(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Job>, stop: Cancellati
                         tracing::error!(%error, host = %host, "Re-deriving a host failed.");
                     }
                 }
+                // Ping jobs have no reports: time alone moves them from up to late to down.
+                if let Err(error) = crate::ping::evaluate_all(
+                    ctx.store.as_ref(),
+                    &catalogue,
+                    ctx.settings.profile,
+                    now,
+                )
+                .await
+                {
+                    tracing::error!(%error, "Evaluating ping jobs failed.");
+                }
                 ctx.store
                     .hosts(None)
                     .await
@@ -225,6 +236,7 @@ pub async fn rebuild(
         apply(store, &host.id, &batch).await?;
         evaluate_host(store, catalogue, profile, &host.id, now_ms).await?;
     }
+    crate::ping::evaluate_all(store, catalogue, profile, now_ms).await?;
     Ok(count)
 }
 

@@ -7,6 +7,8 @@ pub mod config;
 pub mod datadir;
 pub mod derive;
 pub mod evaluate;
+pub mod https;
+pub mod ping;
 pub mod pki;
 pub mod server;
 pub mod store;

@@ -36,6 +36,9 @@ enum Command {
         /// Enrollment address (server-authenticated TLS).
         #[arg(long, default_value = "127.0.0.1:7444")]
         enroll_listen: String,
+        /// HTTPS address for backup pings (ECDSA P-256 certificate `https.crt`).
+        #[arg(long, default_value = "127.0.0.1:7445")]
+        https_listen: String,
         /// DNS name or IP address for the server certificate (repeatable).
         #[arg(long = "san", required = true)]
         sans: Vec<String>,
@@ -89,6 +92,50 @@ enum Command {
     Rebuild {
         #[arg(long)]
         data_dir: PathBuf,
+    },
+    /// HTTPS ping jobs: backups of machines with no agent, judged by BKP-001 and BKP-002.
+    Ping {
+        #[command(subcommand)]
+        command: PingCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PingCommand {
+    /// Create a ping job; prints only its URL (the secret is shown this once, stored hashed).
+    Add {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Expected time between successes, e.g. `1d`, `12h`.
+        #[arg(long, default_value = "1d")]
+        period: humantime::Duration,
+        /// Time after the period (or after a start) before the job is down, e.g. `2h`.
+        #[arg(long, default_value = "2h")]
+        grace: humantime::Duration,
+        /// Declared site of the copy, e.g. `mairie`.
+        #[arg(long)]
+        site: Option<String>,
+        /// Declared: the copy is kept offline.
+        #[arg(long)]
+        offline: bool,
+    },
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+    Remove {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -195,6 +242,7 @@ async fn run(cli: Cli) -> Result<()> {
             data_dir,
             listen,
             enroll_listen,
+            https_listen,
             sans,
         } => {
             datadir::init(
@@ -202,6 +250,7 @@ async fn run(cli: Cli) -> Result<()> {
                 &InitOptions {
                     listen,
                     enroll_listen,
+                    https_listen,
                     server_names: sans,
                 },
                 clock.now_ms(),
@@ -280,7 +329,60 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Rebuild { data_dir } => admin_call(&data_dir, Request::Rebuild).await,
+        Command::Ping { command } => {
+            let (data_dir, req) = match command {
+                PingCommand::Add {
+                    data_dir,
+                    org,
+                    name,
+                    period,
+                    grace,
+                    site,
+                    offline,
+                } => {
+                    let base_url = ping_base_url(&data_dir)?;
+                    let req = Request::PingAdd {
+                        org,
+                        name,
+                        period_secs: period.as_secs(),
+                        grace_secs: grace.as_secs(),
+                        site,
+                        offline,
+                        base_url,
+                    };
+                    (data_dir, req)
+                }
+                PingCommand::List { data_dir, org } => (data_dir, Request::PingList { org }),
+                PingCommand::Remove {
+                    data_dir,
+                    org,
+                    name,
+                } => (data_dir, Request::PingRemove { org, name }),
+            };
+            admin_call(&data_dir, req).await
+        }
     }
+}
+
+/// `https://<first server name>:<configured HTTPS port>`, the base of a ping job's URL. With port 0
+/// in the configuration (tests), the real port is the one `serve` prints.
+fn ping_base_url(data_dir: &Path) -> Result<String> {
+    let settings = datadir::load_settings(data_dir)?;
+    let Some(addr) = settings.https_listen else {
+        bail!(
+            "no `https_listen` in the configuration: the collector has no HTTPS listener for pings"
+        );
+    };
+    let host = settings
+        .server_names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| addr.ip().to_string());
+    let host = match host.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => format!("[{host}]"),
+        Err(_) => host,
+    };
+    Ok(format!("https://{host}:{}", addr.port()))
 }
 
 /// Sends the request to a running server, or runs it on the data directory when none runs.
@@ -356,6 +458,9 @@ async fn serve(data_dir: &Path) -> Result<()> {
     tracing::info!(ingest = %running.bound.ingest, enroll = %running.bound.enroll, "Collector serving.");
     println!("ingest (mTLS): {}", running.bound.ingest);
     println!("enrollment:    {}", running.bound.enroll);
+    if let Some(https) = running.bound.https {
+        println!("https:         {https}");
+    }
     wait_for_signal().await;
     tracing::info!("Shutting down.");
     stop.cancel();

@@ -60,6 +60,7 @@ pub fn evaluate(
                 }
                 Framed::Rule(Verdict::Unknown(d)) => (Outcome::Unknown, None, d),
                 Framed::Rule(Verdict::Error(d)) => (Outcome::Error, None, d),
+                Framed::Rule(Verdict::NotApplicable(d)) => (Outcome::NotApplicable, None, d),
                 Framed::Other(outcome, d) => (outcome, None, d),
             };
             Finding {
@@ -93,6 +94,7 @@ fn judge(
     host: &HostEvidence,
     now_ms: i64,
 ) -> (Framed, Vec<(u64, u64)>) {
+    let role = host.role().map(|(role, _)| role);
     if let Some((role, from)) = host.role() {
         if !check.applies_to().roles.contains(&role) {
             let detail = format!("sans objet pour un hôte de rôle « {} »", role_fr(role));
@@ -111,7 +113,7 @@ fn judge(
     let rule = check.rule(profile);
     let Some(domain) = check.rule_kind().evidence_domain() else {
         return (
-            Framed::Rule(rule.judge(&host.facts, None, now_ms)),
+            Framed::Rule(rule.judge(&host.facts, role, None, now_ms)),
             Vec::new(),
         );
     };
@@ -144,7 +146,7 @@ fn judge(
             Outcome::Error,
             "relevé vide : aucun état transmis".to_owned(),
         ),
-        Some(state) => Framed::Rule(rule.judge(&host.facts, Some(state), now_ms)),
+        Some(state) => Framed::Rule(rule.judge(&host.facts, role, Some(state), now_ms)),
     };
     (framed, refs)
 }
@@ -483,19 +485,55 @@ mod tests {
         let ids: Vec<&str> = findings.iter().map(|f| f.check_id.as_str()).collect();
         assert_eq!(
             ids,
-            ["AGT-001", "AGT-002", "AGT-003", "PAT-001", "PAT-002", "PAT-003", "PAT-004"]
+            [
+                "ACC-001", "ACC-005", "ACC-006", "AGT-001", "AGT-002", "AGT-003", "AV-001",
+                "AV-002", "AV-003", "AV-004", "BKP-001", "BKP-002", "BKP-003", "BKP-004",
+                "BKP-005", "BKP-006", "PAT-001", "PAT-002", "PAT-003", "PAT-004", "PWD-001",
+                "PWD-002", "PWD-003", "PWD-004", "PWD-005", "PWD-006", "PWD-007", "SSH-001",
+                "SSH-002", "SSH-003", "SSH-004", "SSH-005", "SVC-003"
+            ]
         );
         let outcomes: Vec<Outcome> = findings.iter().map(|f| f.outcome).collect();
         assert_eq!(
             outcomes,
             [
+                // No account evidence in this case.
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
                 Outcome::Pass,
                 Outcome::Pass,
                 Outcome::Pass,
+                // No antivirus evidence in this case.
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                // No backup evidence in this case.
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
                 Outcome::Fail,
                 Outcome::Pass,
                 Outcome::Pass,
-                Outcome::Pass
+                Outcome::Pass,
+                // No auth, account or SSH evidence in this case.
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown
             ]
         );
         for f in &findings {

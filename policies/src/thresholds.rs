@@ -1,5 +1,6 @@
 //! One profile's thresholds of one check, as written in the catalogue (unit-suffixed keys,
-//! non-negative integers), and the reader through which a rule takes the typed values it needs at
+//! non-negative integers: durations in `_secs`, `_hours`, `_days`, plain numbers in `_count`,
+//! `_bits`, `_chars` or `_flag`), and the reader through which a rule takes the typed values it needs at
 //! load time. Not the rules themselves: see `rules/`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,11 @@ const MAX_VALUE: u64 = 1_000_000_000;
 
 /// Units a threshold key may end with, and what one unit is in milliseconds.
 const UNITS: &[(&str, i64)] = &[("_secs", SECOND_MS), ("_hours", HOUR_MS), ("_days", DAY_MS)];
+
+/// Suffixes of plain numbers: a count, a size in bits, a length in characters, or a yes/no choice
+/// written 0 or 1 (a profile choosing whether a weaker setting is tolerated, e.g. SSH-001's
+/// `prohibit-password`).
+const PLAIN: &[&str] = &["_count", "_bits", "_chars", "_flag"];
 
 /// The thresholds of one check for one profile, e.g. `high_after_days = 7`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,8 +36,10 @@ impl Thresholds {
         let mut problems = Vec::new();
         for (key, value) in table {
             let path = format!("thresholds.{profile}.{key}");
-            if unit_ms(key).is_none() {
-                problems.push((path, "key must end with _secs, _hours or _days".to_owned()));
+            if unit_ms(key).is_none() && !is_plain(key) {
+                let message =
+                    "key must end with _secs, _hours, _days, _count, _bits, _chars or _flag";
+                problems.push((path, message.to_owned()));
                 continue;
             }
             match value.as_integer().and_then(|v| u64::try_from(v).ok()) {
@@ -68,6 +76,11 @@ fn unit_ms(key: &str) -> Option<i64> {
         .iter()
         .find(|(suffix, _)| key.ends_with(suffix))
         .map(|(_, ms)| *ms)
+}
+
+/// Whether `key` names a plain number rather than a duration.
+fn is_plain(key: &str) -> bool {
+    PLAIN.iter().any(|suffix| key.ends_with(suffix))
 }
 
 /// Hands a rule the thresholds it asks for, converted to milliseconds, and records what went wrong:
@@ -119,6 +132,30 @@ impl<'a> ThresholdReader<'a> {
         ms
     }
 
+    /// The plain number `key` (a `_count`, `_bits` or `_chars` key); a missing key is recorded and
+    /// reads 0.
+    pub(crate) fn number(&mut self, key: &'static str) -> u64 {
+        self.read.insert(key);
+        match self.thresholds.get(key) {
+            Some(v) => v,
+            None => {
+                let message = format!("missing, rule {} needs it", self.rule);
+                self.problems.push((self.path(key), message));
+                0
+            }
+        }
+    }
+
+    /// The yes/no choice `key` (a `_flag` key, 0 or 1).
+    pub(crate) fn flag(&mut self, key: &'static str) -> bool {
+        let v = self.number(key);
+        if v > 1 {
+            self.problems
+                .push((self.path(key), "must be 0 or 1".to_owned()));
+        }
+        v == 1
+    }
+
     /// Records `message` against `key` unless `ok`.
     pub(crate) fn require(&mut self, ok: bool, key: &'static str, message: &str) {
         if !ok {
@@ -161,6 +198,25 @@ mod tests {
     }
 
     #[test]
+    fn plain_numbers() {
+        let table: toml::Table = "min_length_chars = 12\nmax_deny_count = 10"
+            .parse()
+            .unwrap();
+        let t = Thresholds::from_table(Profile::Strict, &table).unwrap();
+        let mut reader = ThresholdReader::new(Profile::Strict, "test.rule", &t);
+        assert_eq!(reader.number("min_length_chars"), 12);
+        assert_eq!(reader.number("max_deny_count"), 10);
+        assert_eq!(reader.number("other_count"), 0);
+        assert_eq!(
+            reader.finish(),
+            [(
+                "thresholds.strict.other_count".to_owned(),
+                "missing, rule test.rule needs it".to_owned()
+            )]
+        );
+    }
+
+    #[test]
     fn units_and_problems() {
         check(
             "a_secs = 2\nb_hours = 1\nc_days = 1",
@@ -180,7 +236,7 @@ mod tests {
         check(
             "a_minutes = 2",
             &[],
-            r#"[("thresholds.strict.a_minutes", "key must end with _secs, _hours or _days")]"#,
+            r#"[("thresholds.strict.a_minutes", "key must end with _secs, _hours, _days, _count, _bits, _chars or _flag")]"#,
         );
         check(
             "a_secs = -1\nb_secs = \"7\"",

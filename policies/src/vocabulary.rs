@@ -133,11 +133,22 @@ vocabulary! {
 
 vocabulary! {
     /// The catalogue domain of a check: one TOML file each under `policies/checks/`.
-    CheckDomain, "domain", "patches, agent" {
+    CheckDomain, "domain", "patches, agent, ssh, accounts, auth, antivirus, backups" {
         /// Pending updates, automatic updates, reboots, end of life (evidence domain `PATCHES`).
         Patches => "patches",
         /// The agent's own health as the collector sees it (no evidence domain).
         Agent => "agent",
+        /// The SSH server's effective settings and host keys (evidence domain `SSH_SERVER`).
+        Ssh => "ssh",
+        /// Accounts, administrators, sudoers, idle accounts (evidence domain `ACCOUNTS`).
+        Accounts => "accounts",
+        /// Password quality, lockout, expiry and hash policy (evidence domain `AUTH_POLICY`).
+        Auth => "auth",
+        /// Antivirus engines, signatures, on-access scanning, detections (evidence domain `ANTIVIRUS`).
+        Antivirus => "antivirus",
+        /// Backup jobs: last success, failures, places, offline copy, restore tests, protection
+        /// (evidence domain `BACKUPS`, also built by the collector from HTTPS pings).
+        Backups => "backups",
     }
 }
 

@@ -126,6 +126,7 @@ async fn setup(n: usize) -> Setup {
         &InitOptions {
             listen: "127.0.0.1:0".into(),
             enroll_listen: "127.0.0.1:0".into(),
+            https_listen: "127.0.0.1:0".into(),
             server_names: vec!["127.0.0.1".into(), "localhost".into()],
         },
         now,

@@ -55,6 +55,8 @@ pub struct Collector {
     pub child: Option<Child>,
     pub ingest: String,
     pub enroll: String,
+    /// The HTTPS (ping) listener's address.
+    pub https: String,
     pub log: Arc<Mutex<String>>,
 }
 
@@ -77,6 +79,8 @@ impl Collector {
                 "127.0.0.1:0",
                 "--enroll-listen",
                 "127.0.0.1:0",
+                "--https-listen",
+                "127.0.0.1:0",
                 "--san",
                 "localhost",
                 "--san",
@@ -87,6 +91,7 @@ impl Collector {
             child: None,
             ingest: String::new(),
             enroll: String::new(),
+            https: String::new(),
             log: Default::default(),
         }
     }
@@ -134,7 +139,9 @@ impl Collector {
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        for _ in 0..2 {
+        // `serve` prints the ingest and enrollment addresses, then the HTTPS one when configured
+        // (old configurations have none, so the third line is optional).
+        for _ in 0..3 {
             line.clear();
             stdout.read_line(&mut line).unwrap();
             let addr = line.rsplit(' ').next().unwrap().trim().to_owned();
@@ -142,6 +149,11 @@ impl Collector {
                 self.ingest = addr;
             } else if line.starts_with("enrollment") {
                 self.enroll = addr;
+            } else if line.starts_with("https") {
+                self.https = addr;
+            }
+            if line.starts_with("enrollment") && !self.dir.join("https.crt").exists() {
+                break;
             }
         }
         assert!(
@@ -177,7 +189,7 @@ impl Collector {
     }
 
     pub fn admin(&self, args: &[&str]) -> Output {
-        let (group, rest) = args.split_at(if ["org", "token", "host"].contains(&args[0]) {
+        let (group, rest) = args.split_at(if ["org", "token", "host", "ping"].contains(&args[0]) {
             2
         } else {
             1

@@ -8,10 +8,17 @@
     clippy::indexing_slicing
 )]
 
+mod accounts;
+mod antivirus;
+mod auth;
+mod backups;
 mod durability;
 mod harness;
 mod limits;
+mod packaging;
+mod ping;
 mod pipeline;
 mod security;
+mod ssh;
 mod supply_chain;
 mod tidy;

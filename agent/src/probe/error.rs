@@ -79,13 +79,16 @@ pub enum ConfigError {
         key: &'static str,
         reason: String,
     },
+    /// The same, for a key whose path is built at run time, e.g. `probes.backups.jobs[2].repository`.
+    #[error("{key}: {reason} (AG0150)")]
+    InvalidKey { key: String, reason: String },
 }
 
 impl ConfigError {
     /// Stable code of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid { .. } => "AG0150",
+            Self::Invalid { .. } | Self::InvalidKey { .. } => "AG0150",
         }
     }
 }

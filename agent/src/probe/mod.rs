@@ -6,12 +6,17 @@
 //! of the evidence (the collector's policies). Probes only observe: they never write outside
 //! `ProbeCx::state_dir` and write nothing at all when it is `None`.
 
+pub mod accounts;
+pub mod antivirus;
 pub mod apt;
+pub mod auth;
+pub mod backups;
 mod error;
 mod fsutil;
 pub mod inventory;
 pub mod os_release;
 mod runner;
+pub mod ssh;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,11 +26,16 @@ use serde::{Deserialize, Serialize};
 use vigie_proto::v1::domain_state::State;
 use vigie_proto::v1::Domain;
 
+pub use accounts::AccountsConfig;
+pub use antivirus::AntivirusConfig;
 pub use apt::{parse_simulation, PatchesConfig, SimulatedUpgrade};
+pub use auth::AuthConfig;
+pub use backups::BackupsConfig;
 pub use error::{ConfigError, ProbeError};
 pub use fsutil::unix_path;
 pub use inventory::InventoryConfig;
 pub use runner::run_all;
+pub use ssh::SshConfig;
 
 /// What a probe may know about the cycle it runs in. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -78,6 +88,16 @@ pub struct ProbesConfig {
     pub inventory: InventoryConfig,
     /// Pending updates, security updates, refresh and reboot state, automatic updates, OS end of life.
     pub patches: PatchesConfig,
+    /// Password and authentication policy: PAM stacks, pwquality, faillock, login.defs.
+    pub auth: AuthConfig,
+    /// SSH server: effective sshd settings, Match blocks, host keys, `sshd -T` cross-check.
+    pub ssh: SshConfig,
+    /// Accounts: shadow facts (never a hash), uid 0, admin groups, sudoers, last logins, contractors.
+    pub accounts: AccountsConfig,
+    /// Antivirus: ClamAV engine and daemon, signature age, freshclam, on-access, detections.
+    pub antivirus: AntivirusConfig,
+    /// Backup jobs: restic, borg, push records, systemd units, freshness of paths.
+    pub backups: BackupsConfig,
 }
 
 /// The registry: every compiled-in probe, in the order they run and report. Disabled probes are
@@ -91,6 +111,26 @@ pub fn all_probes(cfg: &ProbesConfig) -> Result<Vec<Box<dyn Probe>>, ConfigError
     // Patches: runs apt-get, the slowest probe; the runner starts all probes at once anyway.
     if cfg.patches.enabled {
         probes.push(cfg.patches.build()?);
+    }
+    // Password and authentication policy: files only, fast.
+    if cfg.auth.enabled {
+        probes.push(cfg.auth.build()?);
+    }
+    // SSH server: files only, plus `sshd -T` as a cross-check on the live host.
+    if cfg.ssh.enabled {
+        probes.push(cfg.ssh.build()?);
+    }
+    // Accounts: files only (passwd, group, shadow, sudoers, lastlog, wtmp).
+    if cfg.accounts.enabled {
+        probes.push(cfg.accounts.build()?);
+    }
+    // Antivirus: files, plus clamd's socket on the live host (a few seconds at most).
+    if cfg.antivirus.enabled {
+        probes.push(cfg.antivirus.build()?);
+    }
+    // Backups: one tool run or two per declared job, jobs concurrently; nothing without jobs.
+    if cfg.backups.enabled {
+        probes.push(cfg.backups.build()?);
     }
     Ok(probes)
 }
@@ -109,9 +149,84 @@ mod tests {
 
     #[test]
     fn registry_follows_config() {
-        check("", &["inventory.sysinfo", "patches.apt"]);
-        check("[patches]\nenabled = false\n", &["inventory.sysinfo"]);
-        check("[inventory]\nenabled = false\n", &["patches.apt"]);
+        check(
+            "",
+            &[
+                "inventory.sysinfo",
+                "patches.apt",
+                "auth.pam",
+                "ssh.server",
+                "accounts.local",
+                "antivirus.clamav",
+                "backups.jobs",
+            ],
+        );
+        check(
+            "[patches]\nenabled = false\n",
+            &[
+                "inventory.sysinfo",
+                "auth.pam",
+                "ssh.server",
+                "accounts.local",
+                "antivirus.clamav",
+                "backups.jobs",
+            ],
+        );
+        check(
+            "[inventory]\nenabled = false\n",
+            &[
+                "patches.apt",
+                "auth.pam",
+                "ssh.server",
+                "accounts.local",
+                "antivirus.clamav",
+                "backups.jobs",
+            ],
+        );
+        check(
+            "[auth]\nenabled = false\n",
+            &[
+                "inventory.sysinfo",
+                "patches.apt",
+                "ssh.server",
+                "accounts.local",
+                "antivirus.clamav",
+                "backups.jobs",
+            ],
+        );
+        check(
+            "[ssh]\nenabled = false\n",
+            &[
+                "inventory.sysinfo",
+                "patches.apt",
+                "auth.pam",
+                "accounts.local",
+                "antivirus.clamav",
+                "backups.jobs",
+            ],
+        );
+        check(
+            "[accounts]\nenabled = false\n",
+            &[
+                "inventory.sysinfo",
+                "patches.apt",
+                "auth.pam",
+                "ssh.server",
+                "antivirus.clamav",
+                "backups.jobs",
+            ],
+        );
+        check(
+            "[antivirus]\nenabled = false\n",
+            &[
+                "inventory.sysinfo",
+                "patches.apt",
+                "auth.pam",
+                "ssh.server",
+                "accounts.local",
+                "backups.jobs",
+            ],
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub enroll_per_address: ratelimit::RateLimiter,
     pub enroll_per_org: ratelimit::RateLimiter,
+    /// Requests to the HTTPS ping routes per peer address.
+    pub ping_per_address: ratelimit::RateLimiter,
     derive_tx: mpsc::Sender<derive::Job>,
     /// Hosts whose derivation job did not fit in the queue; the periodic pass re-derives them from
     /// their stored reports. Bounded by the number of hosts.
@@ -140,6 +142,8 @@ pub fn peer<T>(request: &tonic::Request<T>) -> Option<&PeerInfo> {
 pub struct Bound {
     pub ingest: SocketAddr,
     pub enroll: SocketAddr,
+    /// The HTTPS (ping) listener, when configured.
+    pub https: Option<SocketAddr>,
 }
 
 /// A running server.
@@ -173,15 +177,24 @@ pub async fn start(
     let (derive_tx, derive_rx) = mpsc::channel(DERIVE_QUEUE);
     let ingest_listener = TcpListener::bind(settings.listen).await?;
     let enroll_listener = TcpListener::bind(settings.enroll_listen).await?;
+    let https_listener = match (settings.https_listen, &loaded.https) {
+        (Some(addr), Some(_)) => Some(TcpListener::bind(addr).await?),
+        _ => None,
+    };
     let bound = Bound {
         ingest: ingest_listener.local_addr()?,
         enroll: enroll_listener.local_addr()?,
+        https: https_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?,
     };
     let ctx = Arc::new(Ctx {
         enroll_per_address: ratelimit::RateLimiter::new(
             settings.enroll_rate_per_minute_per_address,
         ),
         enroll_per_org: ratelimit::RateLimiter::new(settings.enroll_rate_per_minute_per_org),
+        ping_per_address: ratelimit::RateLimiter::new(settings.ping_rate_per_minute_per_address),
         settings: settings.clone(),
         store: store.clone(),
         ca: loaded.ca,
@@ -208,6 +221,16 @@ pub async fn start(
     )?);
 
     let mut tasks = Vec::new();
+    if let (Some(listener), Some((chain, key))) = (https_listener, loaded.https) {
+        let config = tls::server_config(chain, key, None)?;
+        tasks.push(crate::https::start(
+            ctx.clone(),
+            listener,
+            config,
+            limits,
+            shutdown.clone(),
+        )?);
+    }
     let ingest_rx = tls::accept_loop(
         "ingest",
         ingest_listener,
@@ -258,7 +281,8 @@ pub async fn start(
     let ticker_ctx = ctx.clone();
     let stop = shutdown.clone();
     tasks.push(tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(30));
+        let secs = u64::from(ticker_ctx.settings.reevaluate_interval_secs);
+        let mut every = tokio::time::interval(Duration::from_secs(secs));
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,

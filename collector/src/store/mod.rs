@@ -35,6 +35,10 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("the store's commit task has stopped")]
     CommitterGone,
+    #[error("ping job {name:?} already exists in organisation {org:?}")]
+    PingJobExists { org: String, name: String },
+    #[error("ping job {name:?} does not exist in organisation {org:?}")]
+    NoSuchPingJob { org: String, name: String },
 }
 
 /// The storage contract. Implementations must be safe to share between tasks.
@@ -110,4 +114,29 @@ pub trait Store: Send + Sync + 'static {
     /// Appends to the hash-chained audit trail; returns the new head (hex SHA-256).
     async fn append_audit(&self, entry: AuditEntry) -> Result<String, StoreError>;
     async fn audit_trail(&self) -> Result<Vec<AuditRecord>, StoreError>;
+
+    // -- HTTPS ping jobs (backups of machines with no agent) -------------------------------------
+    /// Stores a new ping job. Fails with `NoSuchOrg` when the organisation is unknown and with
+    /// `PingJobExists` when the organisation already has a job of that name.
+    async fn add_ping_job(&self, job: PingJob) -> Result<(), StoreError>;
+    /// Ping jobs of one organisation, or of all when `org` is `None` (operator view), by name.
+    async fn ping_jobs(&self, org: Option<&str>) -> Result<Vec<PingJob>, StoreError>;
+    /// Removes a job, its secret and its findings; `NoSuchPingJob` when it does not exist.
+    async fn remove_ping_job(&self, org: &str, name: &str) -> Result<PingJob, StoreError>;
+    /// Records a signal for the job whose secret hashes to `secret_hash`, durably; `None` when no
+    /// job has that secret. A failure keeps `message` (the caller sanitizes and bounds it).
+    async fn record_ping(
+        &self,
+        secret_hash: &[u8; 32],
+        kind: PingKind,
+        at_ms: i64,
+        message: &str,
+    ) -> Result<Option<PingJob>, StoreError>;
+    /// Replaces the findings of a ping job's pseudo-host (derived, like `put_findings`).
+    async fn put_ping_findings(
+        &self,
+        org: &str,
+        pseudo_host: &str,
+        findings: Vec<FindingRecord>,
+    ) -> Result<(), StoreError>;
 }

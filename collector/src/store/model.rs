@@ -233,3 +233,53 @@ pub struct AuditRecord {
     pub prev_hash: String,
     pub hash: String,
 }
+
+/// A backup job with no agent (a NAS, a firewall's configuration export, Windows Server Backup)
+/// that signals the collector over HTTPS, healthchecks-style: `/ping/<secret>` on success,
+/// `/ping/<secret>/start` and `/ping/<secret>/fail`. Scoped by organisation; judged by BKP-001 and
+/// BKP-002 as the pseudo-host `ping:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingJob {
+    pub org: String,
+    /// Unique within the organisation: 1 to 64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// SHA-256 of the secret in the job's URL; the secret itself is never stored.
+    pub secret_hash: [u8; 32],
+    /// Expected time between successes.
+    pub period_secs: u64,
+    /// Time after the period (or after a start) before the job counts as down.
+    pub grace_secs: u64,
+    /// Declared site of the copy the job makes (e.g. `mairie`), empty when not declared.
+    pub site: String,
+    /// Declared: the copy is kept offline.
+    pub offline: bool,
+    pub created_at_ms: i64,
+    /// Collector receive times of the newest signals; 0 when none yet.
+    pub last_start_ms: i64,
+    pub last_success_ms: i64,
+    pub last_failure_ms: i64,
+    /// What the newest `/fail` said (sanitized, at most 1 KiB).
+    pub last_failure_message: String,
+}
+
+impl PingJob {
+    /// The pseudo-host id its findings are filed under, within its organisation.
+    pub fn pseudo_host(&self) -> String {
+        format!("ping:{}", self.name)
+    }
+
+    /// Receive time of the newest signal of any kind; 0 when the job never signalled.
+    pub fn last_signal_ms(&self) -> i64 {
+        self.last_start_ms
+            .max(self.last_success_ms)
+            .max(self.last_failure_ms)
+    }
+}
+
+/// One signal received for a ping job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PingKind {
+    Start,
+    Success,
+    Failure,
+}

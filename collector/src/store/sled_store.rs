@@ -33,8 +33,8 @@ pub use self::committer::CommitStats;
 use self::committer::{Counters, Job};
 use super::{
     Admitted, AuditEntry, AuditRecord, Candidate, FindingRecord, HostRecord, KeyEvent,
-    LatestDomain, Org, RedeemOutcome, Redemption, SecurityEvent, Store, StoreError, StoredReport,
-    TokenRecord,
+    LatestDomain, Org, PingJob, PingKind, RedeemOutcome, Redemption, SecurityEvent, Store,
+    StoreError, StoredReport, TokenRecord,
 };
 
 /// One sled tree and its name (for error messages).
@@ -116,6 +116,10 @@ struct Inner {
     security_events: Table,
     /// index(BE) → `AuditRecord`.
     audit: Table,
+    /// org 0x00 name → `PingJob`.
+    ping_jobs: Table,
+    /// SHA-256 of a ping secret → the `ping_jobs` key of its job.
+    ping_secrets: Table,
     counters: Counters,
 }
 
@@ -232,6 +236,8 @@ impl SledStore {
             findings: table("findings")?,
             security_events: table("security_events")?,
             audit: table("audit")?,
+            ping_jobs: table("ping_jobs")?,
+            ping_secrets: table("ping_secrets")?,
             db,
             counters: Counters::default(),
         });
@@ -497,7 +503,56 @@ impl Store for SledStore {
     async fn audit_trail(&self) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(|inner| inner.audit.scan(&[])).await
     }
+
+    async fn add_ping_job(&self, job: PingJob) -> Result<(), StoreError> {
+        self.write(move |inner| writes::add_ping_job(inner, &job))
+            .await
+    }
+
+    async fn ping_jobs(&self, org: Option<&str>) -> Result<Vec<PingJob>, StoreError> {
+        let prefix = org.map(id_prefix).unwrap_or_default();
+        let org = org.map(str::to_owned);
+        self.read(move |inner| {
+            let all: Vec<PingJob> = inner.ping_jobs.scan(&prefix)?;
+            Ok(all
+                .into_iter()
+                .filter(|j| org.as_ref().is_none_or(|o| *o == j.org))
+                .collect())
+        })
+        .await
+    }
+
+    async fn remove_ping_job(&self, org: &str, name: &str) -> Result<PingJob, StoreError> {
+        let (org, name) = (org.to_owned(), name.to_owned());
+        self.write(move |inner| writes::remove_ping_job(inner, &org, &name))
+            .await
+    }
+
+    async fn record_ping(
+        &self,
+        secret_hash: &[u8; 32],
+        kind: PingKind,
+        at_ms: i64,
+        message: &str,
+    ) -> Result<Option<PingJob>, StoreError> {
+        let (hash, message) = (*secret_hash, message.to_owned());
+        self.write(move |inner| writes::record_ping(inner, &hash, kind, at_ms, &message))
+            .await
+    }
+
+    async fn put_ping_findings(
+        &self,
+        org: &str,
+        pseudo_host: &str,
+        findings: Vec<FindingRecord>,
+    ) -> Result<(), StoreError> {
+        let prefix = findings_prefix(org, pseudo_host);
+        self.write(move |inner| writes::replace_findings(inner, &prefix, &findings))
+            .await
+    }
 }
 
+#[cfg(test)]
+mod ping_tests;
 #[cfg(test)]
 mod tests;

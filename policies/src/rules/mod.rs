@@ -3,14 +3,19 @@
 //! in one file per domain; the framing every check shares (applicability, unknown, stale, error,
 //! waivers) lives in `evaluate.rs`, so a rule only ever sees fresh, well-formed evidence.
 
+mod accounts;
 mod agent;
+mod antivirus;
+mod auth;
+mod backups;
 mod patches;
+mod ssh;
 
 use vigie_proto::v1::{domain_state::State, Domain};
 
 use crate::evidence::HostFacts;
 use crate::thresholds::{ThresholdReader, Thresholds};
-use crate::vocabulary::{CheckDomain, Profile, Severity};
+use crate::vocabulary::{CheckDomain, Profile, Role, Severity};
 
 /// The name of a rule implemented here, as a check's `rule` key spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +27,32 @@ pub(crate) enum RuleKind {
     AgentSilent,
     AgentClonedIdentity,
     AgentEquivocation,
+    SshRootLogin,
+    SshPasswordAuth,
+    SshAuthLimits,
+    SshAccessRestrictions,
+    SshCrypto,
+    AccountsPrivilegedPasswordAge,
+    AccountsEmptyOrDefaultPasswords,
+    AccountsUid0AndAdministrators,
+    AccountsIdle,
+    AccountsWorkstationAdministrators,
+    AccountsSudoersHygiene,
+    AuthPasswordQuality,
+    AuthPasswordChecks,
+    AuthLockout,
+    AuthPasswordExpiry,
+    AuthHashMethod,
+    AntivirusEngineRunning,
+    AntivirusSignatureAge,
+    AntivirusOnAccess,
+    AntivirusDetections,
+    BackupsLastSuccess,
+    BackupsFailedRuns,
+    BackupsDistinctPlaces,
+    BackupsOfflineCopy,
+    BackupsRestoreTest,
+    BackupsProtection,
 }
 
 impl RuleKind {
@@ -34,6 +65,32 @@ impl RuleKind {
         RuleKind::AgentSilent,
         RuleKind::AgentClonedIdentity,
         RuleKind::AgentEquivocation,
+        RuleKind::SshRootLogin,
+        RuleKind::SshPasswordAuth,
+        RuleKind::SshAuthLimits,
+        RuleKind::SshAccessRestrictions,
+        RuleKind::SshCrypto,
+        RuleKind::AccountsPrivilegedPasswordAge,
+        RuleKind::AccountsEmptyOrDefaultPasswords,
+        RuleKind::AccountsUid0AndAdministrators,
+        RuleKind::AccountsIdle,
+        RuleKind::AccountsWorkstationAdministrators,
+        RuleKind::AccountsSudoersHygiene,
+        RuleKind::AuthPasswordQuality,
+        RuleKind::AuthPasswordChecks,
+        RuleKind::AuthLockout,
+        RuleKind::AuthPasswordExpiry,
+        RuleKind::AuthHashMethod,
+        RuleKind::AntivirusEngineRunning,
+        RuleKind::AntivirusSignatureAge,
+        RuleKind::AntivirusOnAccess,
+        RuleKind::AntivirusDetections,
+        RuleKind::BackupsLastSuccess,
+        RuleKind::BackupsFailedRuns,
+        RuleKind::BackupsDistinctPlaces,
+        RuleKind::BackupsOfflineCopy,
+        RuleKind::BackupsRestoreTest,
+        RuleKind::BackupsProtection,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -45,6 +102,32 @@ impl RuleKind {
             RuleKind::AgentSilent => "agent.silent",
             RuleKind::AgentClonedIdentity => "agent.cloned_identity",
             RuleKind::AgentEquivocation => "agent.equivocation",
+            RuleKind::SshRootLogin => "ssh.root_login",
+            RuleKind::SshPasswordAuth => "ssh.password_authentication",
+            RuleKind::SshAuthLimits => "ssh.authentication_limits",
+            RuleKind::SshAccessRestrictions => "ssh.access_restrictions",
+            RuleKind::SshCrypto => "ssh.host_keys_and_algorithms",
+            RuleKind::AccountsPrivilegedPasswordAge => "accounts.privileged_password_age",
+            RuleKind::AccountsEmptyOrDefaultPasswords => "accounts.empty_or_default_passwords",
+            RuleKind::AccountsUid0AndAdministrators => "accounts.uid0_and_administrators",
+            RuleKind::AccountsIdle => "accounts.idle",
+            RuleKind::AccountsWorkstationAdministrators => "accounts.workstation_administrators",
+            RuleKind::AccountsSudoersHygiene => "accounts.sudoers_hygiene",
+            RuleKind::AuthPasswordQuality => "auth.password_quality",
+            RuleKind::AuthPasswordChecks => "auth.password_checks",
+            RuleKind::AuthLockout => "auth.lockout",
+            RuleKind::AuthPasswordExpiry => "auth.password_expiry",
+            RuleKind::AuthHashMethod => "auth.hash_method",
+            RuleKind::AntivirusEngineRunning => "antivirus.engine_running",
+            RuleKind::AntivirusSignatureAge => "antivirus.signature_age",
+            RuleKind::AntivirusOnAccess => "antivirus.on_access",
+            RuleKind::AntivirusDetections => "antivirus.detections",
+            RuleKind::BackupsLastSuccess => "backups.last_success",
+            RuleKind::BackupsFailedRuns => "backups.failed_runs",
+            RuleKind::BackupsDistinctPlaces => "backups.distinct_places",
+            RuleKind::BackupsOfflineCopy => "backups.offline_copy",
+            RuleKind::BackupsRestoreTest => "backups.restore_test",
+            RuleKind::BackupsProtection => "backups.protection",
         }
     }
 
@@ -62,6 +145,32 @@ impl RuleKind {
             RuleKind::AgentSilent | RuleKind::AgentClonedIdentity | RuleKind::AgentEquivocation => {
                 CheckDomain::Agent
             }
+            RuleKind::SshRootLogin
+            | RuleKind::SshPasswordAuth
+            | RuleKind::SshAuthLimits
+            | RuleKind::SshAccessRestrictions
+            | RuleKind::SshCrypto => CheckDomain::Ssh,
+            RuleKind::AccountsPrivilegedPasswordAge
+            | RuleKind::AccountsEmptyOrDefaultPasswords
+            | RuleKind::AccountsUid0AndAdministrators
+            | RuleKind::AccountsIdle
+            | RuleKind::AccountsWorkstationAdministrators
+            | RuleKind::AccountsSudoersHygiene => CheckDomain::Accounts,
+            RuleKind::AuthPasswordQuality
+            | RuleKind::AuthPasswordChecks
+            | RuleKind::AuthLockout
+            | RuleKind::AuthPasswordExpiry
+            | RuleKind::AuthHashMethod => CheckDomain::Auth,
+            RuleKind::AntivirusEngineRunning
+            | RuleKind::AntivirusSignatureAge
+            | RuleKind::AntivirusOnAccess
+            | RuleKind::AntivirusDetections => CheckDomain::Antivirus,
+            RuleKind::BackupsLastSuccess
+            | RuleKind::BackupsFailedRuns
+            | RuleKind::BackupsDistinctPlaces
+            | RuleKind::BackupsOfflineCopy
+            | RuleKind::BackupsRestoreTest
+            | RuleKind::BackupsProtection => CheckDomain::Backups,
         }
     }
 
@@ -70,6 +179,11 @@ impl RuleKind {
         match self.domain() {
             CheckDomain::Patches => Some(Domain::Patches),
             CheckDomain::Agent => None,
+            CheckDomain::Ssh => Some(Domain::SshServer),
+            CheckDomain::Accounts => Some(Domain::Accounts),
+            CheckDomain::Auth => Some(Domain::AuthPolicy),
+            CheckDomain::Antivirus => Some(Domain::Antivirus),
+            CheckDomain::Backups => Some(Domain::Backups),
         }
     }
 
@@ -96,6 +210,42 @@ impl RuleKind {
             RuleKind::AgentSilent => Params::AgentSilent(agent::Silent::read(&mut r)),
             RuleKind::AgentClonedIdentity => Params::AgentClonedIdentity,
             RuleKind::AgentEquivocation => Params::AgentEquivocation,
+            RuleKind::SshRootLogin
+            | RuleKind::SshPasswordAuth
+            | RuleKind::SshAuthLimits
+            | RuleKind::SshAccessRestrictions
+            | RuleKind::SshCrypto => Params::Ssh(ssh::SshRule::read(self, &mut r)),
+            RuleKind::AccountsPrivilegedPasswordAge
+            | RuleKind::AccountsEmptyOrDefaultPasswords
+            | RuleKind::AccountsUid0AndAdministrators
+            | RuleKind::AccountsIdle
+            | RuleKind::AccountsWorkstationAdministrators
+            | RuleKind::AccountsSudoersHygiene => {
+                Params::Accounts(accounts::AccountsRule::read(self, &mut r))
+            }
+            RuleKind::AuthPasswordQuality
+            | RuleKind::AuthPasswordChecks
+            | RuleKind::AuthLockout
+            | RuleKind::AuthPasswordExpiry
+            | RuleKind::AuthHashMethod => Params::Auth(auth::AuthRule::read(self, &mut r)),
+            RuleKind::AntivirusEngineRunning => {
+                Params::AvEngineRunning(antivirus::EngineRunning::read(&mut r))
+            }
+            RuleKind::AntivirusSignatureAge => {
+                Params::AvSignatureAge(antivirus::SignatureAge::read(&mut r))
+            }
+            RuleKind::AntivirusOnAccess => Params::AvOnAccess(antivirus::OnAccess::read(&mut r)),
+            RuleKind::AntivirusDetections => {
+                Params::AvDetections(antivirus::Detections::read(&mut r))
+            }
+            RuleKind::BackupsLastSuccess
+            | RuleKind::BackupsFailedRuns
+            | RuleKind::BackupsDistinctPlaces
+            | RuleKind::BackupsOfflineCopy
+            | RuleKind::BackupsRestoreTest
+            | RuleKind::BackupsProtection => {
+                Params::Backups(backups::BackupsRule::read(self, &mut r))
+            }
         };
         let problems = r.finish();
         if problems.is_empty() {
@@ -126,12 +276,32 @@ enum Params {
     AgentSilent(agent::Silent),
     AgentClonedIdentity,
     AgentEquivocation,
+    Ssh(ssh::SshRule),
+    Accounts(accounts::AccountsRule),
+    Auth(auth::AuthRule),
+    AvEngineRunning(antivirus::EngineRunning),
+    Backups(backups::BackupsRule),
+    AvSignatureAge(antivirus::SignatureAge),
+    AvOnAccess(antivirus::OnAccess),
+    AvDetections(antivirus::Detections),
 }
 
 impl Rule {
     /// Judges the host. `state` is the newest evidence of the rule's domain, already known to be
-    /// fresh and not a probe error; `None` for rules that read no evidence.
-    pub(crate) fn judge(&self, facts: &HostFacts, state: Option<&State>, now_ms: i64) -> Verdict {
+    /// fresh and not a probe error; `None` for rules that read no evidence. `role` is the host's
+    /// role as the evaluator resolved it (collector record, else inventory), for rules whose demand
+    /// depends on it and the profile together (AV-001, AV-003).
+    pub(crate) fn judge(
+        &self,
+        facts: &HostFacts,
+        role: Option<Role>,
+        state: Option<&State>,
+        now_ms: i64,
+    ) -> Verdict {
+        let antivirus = match state {
+            Some(State::Antivirus(a)) => Some(a),
+            _ => None,
+        };
         let patches = match state {
             Some(State::Patches(p)) => Some(p),
             _ => None,
@@ -144,6 +314,34 @@ impl Rule {
             (Params::AgentSilent(p), _) => p.judge(facts, now_ms),
             (Params::AgentClonedIdentity, _) => agent::cloned_identity(facts),
             (Params::AgentEquivocation, _) => agent::equivocation(facts),
+            (Params::Ssh(p), _) => match state {
+                Some(State::SshServer(s)) => p.judge(s),
+                _ => Verdict::malformed(),
+            },
+            (Params::Accounts(p), _) => match state {
+                Some(State::Accounts(s)) => p.judge(s, now_ms),
+                _ => Verdict::malformed(),
+            },
+            (Params::Auth(p), _) => match state {
+                Some(State::AuthPolicy(s)) => p.judge(s),
+                _ => Verdict::malformed(),
+            },
+            (Params::AvEngineRunning(p), _) => {
+                antivirus.map_or_else(Verdict::malformed, |s| p.judge(s, role))
+            }
+            (Params::AvSignatureAge(p), _) => {
+                antivirus.map_or_else(Verdict::malformed, |s| p.judge(s, now_ms))
+            }
+            (Params::AvOnAccess(p), _) => {
+                antivirus.map_or_else(Verdict::malformed, |s| p.judge(s, role))
+            }
+            (Params::AvDetections(p), _) => {
+                antivirus.map_or_else(Verdict::malformed, |s| p.judge(s, now_ms))
+            }
+            (Params::Backups(p), _) => match state {
+                Some(State::Backups(s)) => p.judge(s, role, now_ms),
+                _ => Verdict::malformed(),
+            },
             // The domain field and the state inside disagree: a malformed report, not a verdict.
             (_, None) => Verdict::malformed(),
         }
@@ -165,6 +363,8 @@ pub(crate) enum Verdict {
     Unknown(String),
     /// The evidence contradicts itself.
     Error(String),
+    /// The evidence shows the check does not concern the host (no SSH server installed).
+    NotApplicable(String),
 }
 
 impl Verdict {

@@ -11,8 +11,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::store::{
-    AuditRecord, FindingRecord, HostRecord, KeyEvent, LatestDomain, Org, SecurityEvent, StoreError,
-    StoredReport, TokenRecord,
+    AuditRecord, FindingRecord, HostRecord, KeyEvent, LatestDomain, Org, PingJob, SecurityEvent,
+    StoreError, StoredReport, TokenRecord,
 };
 
 const VERSION: u8 = 1;
@@ -92,7 +92,8 @@ json_record!(
     KeyEvent,
     FindingRecord,
     SecurityEvent,
-    AuditRecord
+    AuditRecord,
+    PingJob
 );
 
 /// A key stored as a value (report index → reports key, public key → host id).

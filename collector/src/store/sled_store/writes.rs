@@ -16,6 +16,7 @@ use crate::store::{
     RedeemOutcome, RedeemRefusal, Redemption, Revocation, StoreError, StoredReport, TokenRecord,
     TokenUse,
 };
+use crate::store::{PingJob, PingKind};
 
 fn tx_error(err: TransactionError<StoreError>) -> StoreError {
     match err {
@@ -324,13 +325,22 @@ pub(super) fn put_findings(
         .get::<HostRecord>(host_id.as_bytes())?
         .ok_or_else(|| StoreError::NoSuchHost(host_id.to_owned()))?;
     let prefix = findings_prefix(&host.org, host_id);
+    replace_findings(inner, &prefix, findings)
+}
+
+/// Replaces every finding under `prefix` (one host's, or one ping job's pseudo-host's) in one batch.
+pub(super) fn replace_findings(
+    inner: &Inner,
+    prefix: &[u8],
+    findings: &[FindingRecord],
+) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
-    for item in inner.findings.tree.scan_prefix(&prefix) {
+    for item in inner.findings.tree.scan_prefix(prefix) {
         let (key, _) = item?;
         batch.remove(key);
     }
     for (i, finding) in (0u64..).zip(findings) {
-        let key = with_u64(prefix.clone(), i);
+        let key = with_u64(prefix.to_vec(), i);
         let value = encode(inner.findings.name, &key, finding)?;
         batch.insert(key, value);
     }
@@ -371,4 +381,108 @@ pub(super) fn append_audit(inner: &Inner, entry: AuditEntry) -> Result<String, S
     };
     inner.audit.put(&index.to_be_bytes(), &record)?;
     Ok(hash)
+}
+
+/// Key of a ping job: its organisation, 0x00, its name.
+fn ping_key(org: &str, name: &str) -> Vec<u8> {
+    let mut key = id_prefix(org);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+pub(super) fn add_ping_job(inner: &Inner, job: &PingJob) -> Result<(), StoreError> {
+    if !inner.orgs.tree.contains_key(job.org.as_bytes())? {
+        return Err(StoreError::NoSuchOrg(job.org.clone()));
+    }
+    let key = ping_key(&job.org, &job.name);
+    if inner.ping_jobs.tree.contains_key(&key)? {
+        return Err(StoreError::PingJobExists {
+            org: job.org.clone(),
+            name: job.name.clone(),
+        });
+    }
+    if inner.ping_secrets.tree.contains_key(job.secret_hash)? {
+        return Err(already_exists(
+            inner.ping_secrets.name,
+            &job.secret_hash,
+            "another ping job has this secret",
+        ));
+    }
+    let job_value = encode(inner.ping_jobs.name, &key, job)?;
+    let secret_value = encode(
+        inner.ping_secrets.name,
+        &job.secret_hash,
+        &Bytes(key.clone()),
+    )?;
+    (&inner.ping_jobs.tree, &inner.ping_secrets.tree)
+        .transaction(|(jobs, secrets)| {
+            jobs.insert(key.as_slice(), job_value.as_slice())?;
+            secrets.insert(&job.secret_hash[..], secret_value.as_slice())?;
+            Ok(())
+        })
+        .map_err(tx_error)
+}
+
+pub(super) fn remove_ping_job(inner: &Inner, org: &str, name: &str) -> Result<PingJob, StoreError> {
+    let key = ping_key(org, name);
+    let job = inner
+        .ping_jobs
+        .get::<PingJob>(&key)?
+        .ok_or_else(|| StoreError::NoSuchPingJob {
+            org: org.to_owned(),
+            name: name.to_owned(),
+        })?;
+    let findings: Vec<sled::IVec> = inner
+        .findings
+        .tree
+        .scan_prefix(findings_prefix(org, &job.pseudo_host()))
+        .keys()
+        .collect::<Result<_, _>>()?;
+    (
+        &inner.ping_jobs.tree,
+        &inner.ping_secrets.tree,
+        &inner.findings.tree,
+    )
+        .transaction(|(jobs, secrets, found)| {
+            jobs.remove(key.as_slice())?;
+            secrets.remove(&job.secret_hash[..])?;
+            for k in &findings {
+                found.remove(k)?;
+            }
+            Ok(())
+        })
+        .map_err(tx_error)?;
+    Ok(job)
+}
+
+/// Moves one of the job's "newest signal" times forward; a signal older than the one recorded (two
+/// requests racing) changes nothing, so the record only ever moves forward in time.
+pub(super) fn record_ping(
+    inner: &Inner,
+    secret_hash: &[u8; 32],
+    kind: PingKind,
+    at_ms: i64,
+    message: &str,
+) -> Result<Option<PingJob>, StoreError> {
+    let Some(Bytes(key)) = inner.ping_secrets.get::<Bytes>(secret_hash)? else {
+        return Ok(None);
+    };
+    let mut job = inner
+        .ping_jobs
+        .get::<PingJob>(&key)?
+        .ok_or_else(|| StoreError::Corrupt {
+            key: key_name(inner.ping_secrets.name, secret_hash),
+            reason: "names a ping job that is missing".into(),
+        })?;
+    match kind {
+        PingKind::Start => job.last_start_ms = job.last_start_ms.max(at_ms),
+        PingKind::Success => job.last_success_ms = job.last_success_ms.max(at_ms),
+        PingKind::Failure if at_ms >= job.last_failure_ms => {
+            job.last_failure_ms = at_ms;
+            job.last_failure_message = message.to_owned();
+        }
+        PingKind::Failure => {}
+    }
+    inner.ping_jobs.put(&key, &job)?;
+    Ok(Some(job))
 }

@@ -1,0 +1,731 @@
+//! Rules over the `Accounts` evidence: PWD-005 (age of privileged passwords), PWD-007 (empty
+//! passwords, default accounts), ACC-001 (uid 0 and administrators), ACC-005 (idle accounts),
+//! ACC-006 (administrators of workstations) and SVC-003 (sudoers hygiene, BP-028 R38–R44).
+//! Each reads its thresholds once at load and judges fresh evidence; no framing here.
+
+use vigie_proto::v1::{principal, Account, Accounts};
+
+use super::{RuleKind, Verdict};
+use crate::text::{duration_fr, host_text, plural};
+use crate::thresholds::ThresholdReader;
+
+/// Accounts named in a detail before the rest is counted.
+const MAX_NAMED: usize = 5;
+/// Groups whose members administer the host through sudo (Debian, RHEL, old Ubuntu).
+const SUDO_GROUPS: &[&str] = &["sudo", "wheel", "admin"];
+/// Accounts that images and appliances ship with and attackers try first (HYG 12).
+const DEFAULT_ACCOUNTS: &[&str] = &[
+    "pi",
+    "ubuntu",
+    "admin",
+    "administrator",
+    "test",
+    "guest",
+    "user",
+    "demo",
+    "debian",
+    "centos",
+    "ec2-user",
+    "oracle",
+    "support",
+    "default",
+];
+const NULLOK_NOTE: &str =
+    "nullok (PAM) non évalué ici : relevé par la sonde auth.pam, pas encore jugé par ce contrôle";
+
+/// One accounts rule with its thresholds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AccountsRule {
+    /// `accounts.privileged_password_age`.
+    PrivilegedPasswordAge { max_age_ms: i64 },
+    /// `accounts.empty_or_default_passwords`.
+    EmptyOrDefaultPasswords,
+    /// `accounts.uid0_and_administrators`.
+    Uid0AndAdministrators,
+    /// `accounts.idle`.
+    Idle { idle_after_ms: i64 },
+    /// `accounts.workstation_administrators`.
+    WorkstationAdministrators { max_members: u64 },
+    /// `accounts.sudoers_hygiene`.
+    SudoersHygiene,
+}
+
+impl AccountsRule {
+    pub(crate) fn read(kind: RuleKind, r: &mut ThresholdReader<'_>) -> Self {
+        match kind {
+            RuleKind::AccountsPrivilegedPasswordAge => AccountsRule::PrivilegedPasswordAge {
+                max_age_ms: r.duration_ms("max_age_days"),
+            },
+            RuleKind::AccountsIdle => AccountsRule::Idle {
+                idle_after_ms: r.duration_ms("idle_after_days"),
+            },
+            RuleKind::AccountsWorkstationAdministrators => {
+                AccountsRule::WorkstationAdministrators {
+                    max_members: r.number("max_administrators_count"),
+                }
+            }
+            RuleKind::AccountsUid0AndAdministrators => AccountsRule::Uid0AndAdministrators,
+            RuleKind::AccountsSudoersHygiene => AccountsRule::SudoersHygiene,
+            _ => AccountsRule::EmptyOrDefaultPasswords,
+        }
+    }
+
+    pub(crate) fn judge(&self, s: &Accounts, now_ms: i64) -> Verdict {
+        match self {
+            AccountsRule::PrivilegedPasswordAge { max_age_ms } => {
+                privileged_password_age(s, *max_age_ms, now_ms)
+            }
+            AccountsRule::EmptyOrDefaultPasswords => empty_or_default(s, now_ms),
+            AccountsRule::Uid0AndAdministrators => uid0_and_administrators(s),
+            AccountsRule::Idle { idle_after_ms } => idle(s, *idle_after_ms, now_ms),
+            AccountsRule::WorkstationAdministrators { max_members } => {
+                workstation_administrators(s, *max_members, now_ms)
+            }
+            AccountsRule::SudoersHygiene => sudoers_hygiene(s),
+        }
+    }
+}
+
+fn uid(a: &Account) -> Option<u32> {
+    match a.principal.as_ref().and_then(|p| p.id.as_ref()) {
+        Some(principal::Id::Uid(u)) => Some(*u),
+        _ => None,
+    }
+}
+
+fn name(a: &Account) -> String {
+    host_text(a.principal.as_ref().map_or("", |p| p.name.as_str()))
+}
+
+/// `name (uid N)`, or `name (uid N, extra)`.
+fn label(a: &Account, extra: &str) -> String {
+    let uid = uid(a).map_or("?".to_owned(), |u| u.to_string());
+    if extra.is_empty() {
+        format!("{} (uid {uid})", name(a))
+    } else {
+        format!("{} (uid {uid}, {extra})", name(a))
+    }
+}
+
+/// `a, b, c et 2 autres`.
+fn list(items: &[String]) -> String {
+    let named: Vec<&str> = items.iter().take(MAX_NAMED).map(String::as_str).collect();
+    let rest = items.len().saturating_sub(MAX_NAMED);
+    if rest > 0 {
+        format!(
+            "{} et {}",
+            named.join(", "),
+            plural(rest, "autre", "autres")
+        )
+    } else {
+        named.join(", ")
+    }
+}
+
+/// Not past its expiry date (shadow field 8).
+fn enabled(a: &Account, now_ms: i64) -> bool {
+    a.expires_ms <= 0 || a.expires_ms > now_ms
+}
+
+/// uid 0, granted something by sudoers, or member of a sudo group.
+fn administrator(a: &Account) -> bool {
+    uid(a) == Some(0)
+        || a.sudo
+        || a.privileged_groups
+            .iter()
+            .any(|g| SUDO_GROUPS.contains(&g.as_str()))
+}
+
+fn privileged_password_age(s: &Accounts, max_age_ms: i64, now_ms: i64) -> Verdict {
+    if !s.shadow_read {
+        return Verdict::Unknown(
+            "/etc/shadow illisible par l'agent : âge des mots de passe inconnu".to_owned(),
+        );
+    }
+    let admins: Vec<&Account> = s
+        .accounts
+        .iter()
+        .filter(|a| administrator(a) && a.password_state == "set" && enabled(a, now_ms))
+        .collect();
+    if admins.is_empty() {
+        return Verdict::Pass("aucun compte privilégié n'a de mot de passe utilisable".to_owned());
+    }
+    let limit = duration_fr(max_age_ms);
+    let mut old = Vec::new();
+    let mut undated = Vec::new();
+    let mut oldest = 0;
+    for a in &admins {
+        if a.password_change_forced {
+            continue;
+        }
+        if a.password_changed_ms <= 0 {
+            undated.push(label(a, ""));
+            continue;
+        }
+        let age = now_ms.saturating_sub(a.password_changed_ms);
+        oldest = oldest.max(age);
+        if age > max_age_ms {
+            old.push(label(a, &format!("changé il y a {}", duration_fr(age))));
+        }
+    }
+    let count = plural(admins.len(), "compte privilégié", "comptes privilégiés");
+    if !old.is_empty() {
+        Verdict::fail(format!(
+            "{} sur {count} avec un mot de passe de plus de {limit} : {}",
+            old.len(),
+            list(&old)
+        ))
+    } else if !undated.is_empty() {
+        Verdict::Unknown(format!(
+            "{count} ; date de changement inconnue pour {}",
+            list(&undated)
+        ))
+    } else {
+        Verdict::Pass(format!(
+            "{count}, mot de passe le plus ancien changé il y a {} (seuil {limit})",
+            duration_fr(oldest)
+        ))
+    }
+}
+
+fn empty_or_default(s: &Accounts, now_ms: i64) -> Verdict {
+    let live: Vec<&Account> = s.accounts.iter().filter(|a| enabled(a, now_ms)).collect();
+    let empty: Vec<String> = live
+        .iter()
+        .filter(|a| a.password_state == "empty")
+        .map(|a| label(a, ""))
+        .collect();
+    let defaults: Vec<String> = live
+        .iter()
+        .filter(|a| {
+            a.password_state == "set"
+                && DEFAULT_ACCOUNTS.contains(&a.principal.as_ref().map_or("", |p| p.name.as_str()))
+        })
+        .map(|a| label(a, ""))
+        .collect();
+    let mut issues = Vec::new();
+    if !empty.is_empty() {
+        issues.push(format!("mot de passe vide : {}", list(&empty)));
+    }
+    if !defaults.is_empty() {
+        issues.push(format!(
+            "compte par défaut actif avec mot de passe : {}",
+            list(&defaults)
+        ));
+    }
+    if !issues.is_empty() {
+        return Verdict::fail(format!("{} ; {NULLOK_NOTE}", issues.join(" ; ")));
+    }
+    if !s.shadow_read && live.iter().any(|a| a.password_state == "unknown") {
+        return Verdict::Unknown(format!(
+            "/etc/shadow illisible par l'agent : mots de passe vides non vérifiables ; {NULLOK_NOTE}"
+        ));
+    }
+    Verdict::Pass(format!(
+        "aucun mot de passe vide ni compte par défaut actif avec mot de passe ; {NULLOK_NOTE}"
+    ))
+}
+
+/// `sudo : alice, bob ; adm : syslog ; sudoers : %sudo, deploy`.
+fn administrators_summary(s: &Accounts) -> String {
+    let mut parts = Vec::new();
+    for g in &s.privileged_groups {
+        let members: Vec<String> = g.members.iter().map(|m| host_text(&m.name)).collect();
+        let group = host_text(g.group.as_ref().map_or("", |p| p.name.as_str()));
+        if members.is_empty() {
+            parts.push(format!("{group} : aucun membre"));
+        } else {
+            parts.push(format!("{group} : {}", list(&members)));
+        }
+    }
+    let mut grantees: Vec<String> = Vec::new();
+    for r in &s.sudo_rules {
+        for who in &r.who_expanded {
+            let who = host_text(who);
+            if who != "root" && !grantees.contains(&who) {
+                grantees.push(who);
+            }
+        }
+    }
+    if !grantees.is_empty() {
+        parts.push(format!("sudoers : {}", list(&grantees)));
+    }
+    if parts.is_empty() {
+        "aucun groupe d'administration".to_owned()
+    } else {
+        parts.join(" ; ")
+    }
+}
+
+fn uid0_and_administrators(s: &Accounts) -> Verdict {
+    let others: Vec<String> = s
+        .accounts
+        .iter()
+        .filter(|a| {
+            uid(a) == Some(0) && a.principal.as_ref().map_or("", |p| p.name.as_str()) != "root"
+        })
+        .map(name)
+        .collect();
+    let summary = administrators_summary(s);
+    if others.is_empty() {
+        Verdict::Pass(format!("seul root a l'uid 0 ; {summary}"))
+    } else {
+        Verdict::fail(format!("uid 0 aussi pour {} ; {summary}", list(&others)))
+    }
+}
+
+fn idle(s: &Accounts, idle_after_ms: i64, now_ms: i64) -> Verdict {
+    if s.last_login_source == "none" || s.last_login_source.is_empty() {
+        return Verdict::Unknown(
+            "aucun journal de connexions lisible (lastlog, wtmp) : inactivité inconnue".to_owned(),
+        );
+    }
+    let humans: Vec<&Account> = s
+        .accounts
+        .iter()
+        .filter(|a| !a.system && a.login_shell && enabled(a, now_ms))
+        .collect();
+    let limit = duration_fr(idle_after_ms);
+    let mut idle = Vec::new();
+    for a in &humans {
+        if a.last_login_ms > 0 {
+            let age = now_ms.saturating_sub(a.last_login_ms);
+            if age > idle_after_ms {
+                idle.push(label(
+                    a,
+                    &format!("dernière connexion il y a {}", duration_fr(age)),
+                ));
+            }
+        } else if a.password_changed_ms <= 0
+            || now_ms.saturating_sub(a.password_changed_ms) > idle_after_ms
+        {
+            idle.push(label(a, "jamais connecté"));
+        }
+    }
+    let count = plural(
+        humans.len(),
+        "compte utilisateur actif",
+        "comptes utilisateurs actifs",
+    );
+    if idle.is_empty() {
+        Verdict::Pass(format!("{count}, tous utilisés dans les {limit}"))
+    } else {
+        Verdict::fail(format!(
+            "{} sur {count} inutilisé(s) depuis plus de {limit} : {}",
+            idle.len(),
+            list(&idle)
+        ))
+    }
+}
+
+fn workstation_administrators(s: &Accounts, max_members: u64, now_ms: i64) -> Verdict {
+    let admins: Vec<&Account> = s
+        .accounts
+        .iter()
+        .filter(|a| uid(a) != Some(0) && administrator(a) && enabled(a, now_ms))
+        .collect();
+    let names: Vec<String> = admins.iter().map(|a| name(a)).collect();
+    let nopasswd: Vec<String> = admins
+        .iter()
+        .filter(|a| a.sudo_nopasswd_all)
+        .map(|a| name(a))
+        .collect();
+    let count = u64::try_from(admins.len()).unwrap_or(u64::MAX);
+    let who = if names.is_empty() {
+        "aucun administrateur en dehors de root".to_owned()
+    } else {
+        format!(
+            "{} : {}",
+            plural(admins.len(), "administrateur", "administrateurs"),
+            list(&names)
+        )
+    };
+    let mut issues = Vec::new();
+    if count > max_members {
+        issues.push(format!("{who} (seuil {max_members})"));
+    }
+    if !nopasswd.is_empty() {
+        issues.push(format!(
+            "sudo sans mot de passe (NOPASSWD: ALL) pour {}",
+            list(&nopasswd)
+        ));
+    }
+    if issues.is_empty() {
+        Verdict::Pass(format!("{who} (seuil {max_members})"))
+    } else {
+        Verdict::fail(issues.join(" ; "))
+    }
+}
+
+fn place(file: Option<&vigie_proto::v1::Path>, line: u32) -> String {
+    let file = file.map_or(String::new(), |p| {
+        String::from_utf8_lossy(&p.raw).into_owned()
+    });
+    host_text(&format!("{file}:{line}"))
+}
+
+fn sudoers_hygiene(s: &Accounts) -> Verdict {
+    if !s.sudoers_read {
+        return Verdict::Pass("sudo n'est pas installé (pas de /etc/sudoers)".to_owned());
+    }
+    let mut issues = Vec::new();
+    let at = |pred: &dyn Fn(&vigie_proto::v1::SudoRule) -> bool| -> Vec<String> {
+        s.sudo_rules
+            .iter()
+            .filter(|r| pred(r))
+            .map(|r| format!("{} ({})", host_text(&r.who), place(r.file.as_ref(), r.line)))
+            .collect()
+    };
+    let nopasswd_all = at(&|r| r.nopasswd_all);
+    if !nopasswd_all.is_empty() {
+        issues.push(format!("NOPASSWD: ALL pour {}", list(&nopasswd_all)));
+    }
+    let negations = at(&|r| r.negation);
+    if !negations.is_empty() {
+        issues.push(format!(
+            "négation « ! » dans les commandes de {}",
+            list(&negations)
+        ));
+    }
+    let wildcards = at(&|r| r.wildcard);
+    if !wildcards.is_empty() {
+        issues.push(format!(
+            "joker « * » dans les commandes de {}",
+            list(&wildcards)
+        ));
+    }
+    let global = |setting: &str| {
+        let mut on = false;
+        for d in s.sudo_defaults.iter().filter(|d| d.scope.is_empty()) {
+            if d.setting == setting {
+                on = true;
+            } else if d.setting.strip_prefix('!') == Some(setting) {
+                on = false;
+            }
+        }
+        on
+    };
+    let missing: Vec<String> = ["use_pty", "env_reset"]
+        .iter()
+        .filter(|d| !global(d))
+        .map(|d| (*d).to_owned())
+        .collect();
+    if !missing.is_empty() {
+        issues.push(format!("Defaults absent(s) : {}", missing.join(", ")));
+    }
+    let errors: Vec<String> = s
+        .problems
+        .iter()
+        .filter(|p| {
+            // Every other problem comes from sudoers or a file it includes.
+            p.file.as_ref().is_some_and(|f| {
+                !matches!(
+                    f.raw.as_slice(),
+                    b"/etc/passwd" | b"/etc/group" | b"/etc/shadow"
+                )
+            })
+        })
+        .map(|p| place(p.file.as_ref(), p.line))
+        .collect();
+    if !errors.is_empty() {
+        issues.push(format!(
+            "sudoers illisible par sudo (erreur de syntaxe : {})",
+            list(&errors)
+        ));
+    }
+    if issues.is_empty() {
+        Verdict::Pass(format!(
+            "Defaults use_pty et env_reset présents ; ni NOPASSWD: ALL, ni négation, ni joker ({})",
+            plural(s.sudo_rules.len(), "règle", "règles")
+        ))
+    } else {
+        Verdict::fail(issues.join(" ; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigie_proto::v1::{
+        domain_state::State, principal, Account, Accounts, AccountsProblem, Domain, Principal,
+        PrivilegedGroup, SudoDefault, SudoRule,
+    };
+
+    use crate::testing::{check, Case, DAY_MS, MINUTE_MS, NOW};
+    use crate::Profile;
+
+    fn account(name: &str, uid: u32) -> Account {
+        Account {
+            principal: Some(Principal {
+                id: Some(principal::Id::Uid(uid)),
+                name: name.to_owned(),
+            }),
+            password_state: "set".to_owned(),
+            hash_scheme: "yescrypt".to_owned(),
+            password_changed_ms: NOW - 30 * DAY_MS,
+            last_login_ms: NOW - 2 * DAY_MS,
+            login_shell: true,
+            system: uid < 1000,
+            min_days: -1,
+            max_days: -1,
+            warn_days: -1,
+            inactive_days: -1,
+            ..Default::default()
+        }
+    }
+
+    fn path(p: &str) -> Option<vigie_proto::v1::Path> {
+        Some(vigie_proto::v1::Path {
+            encoding: 1,
+            raw: p.as_bytes().to_vec(),
+        })
+    }
+
+    /// A hardened host: root locked, one administrator in sudo, sudoers with the R39 defaults.
+    fn healthy() -> Accounts {
+        let mut root = account("root", 0);
+        root.password_state = "locked".to_owned();
+        let mut admin = account("adminmairie", 1000);
+        admin.privileged_groups = vec!["sudo".to_owned()];
+        admin.sudo = true;
+        let mut daemon = account("daemon", 1);
+        daemon.login_shell = false;
+        daemon.password_state = "locked".to_owned();
+        daemon.last_login_ms = 0;
+        Accounts {
+            accounts: vec![root, daemon, admin],
+            sudo_rules: vec![SudoRule {
+                file: path("/etc/sudoers"),
+                line: 12,
+                who: "%sudo".to_owned(),
+                who_expanded: vec!["%sudo".to_owned()],
+                runas: "(ALL:ALL)".to_owned(),
+                rule: "(ALL:ALL) ALL".to_owned(),
+                all_commands: true,
+                ..Default::default()
+            }],
+            privileged_groups: vec![PrivilegedGroup {
+                group: Some(Principal {
+                    id: Some(principal::Id::Gid(27)),
+                    name: "sudo".to_owned(),
+                }),
+                members: vec![Principal {
+                    id: Some(principal::Id::Uid(1000)),
+                    name: "adminmairie".to_owned(),
+                }],
+            }],
+            sudo_defaults: ["env_reset", "use_pty"]
+                .iter()
+                .map(|s| SudoDefault {
+                    file: path("/etc/sudoers"),
+                    line: 1,
+                    scope: String::new(),
+                    setting: (*s).to_owned(),
+                })
+                .collect(),
+            last_login_source: "lastlog+wtmp".to_owned(),
+            sys_uid_max: 999,
+            shadow_read: true,
+            sudoers_read: true,
+            ..Default::default()
+        }
+    }
+
+    fn with(edit: impl FnOnce(&mut Accounts)) -> Case {
+        let mut a = healthy();
+        edit(&mut a);
+        Case::new().state(Domain::Accounts, 10 * MINUTE_MS, Some(State::Accounts(a)))
+    }
+
+    fn find<'a>(a: &'a mut Accounts, name: &str) -> &'a mut Account {
+        a.accounts
+            .iter_mut()
+            .find(|x| x.principal.as_ref().unwrap().name == name)
+            .unwrap()
+    }
+
+    const NULLOK: &str = "nullok (PAM) non évalué ici : relevé par la sonde auth.pam, pas encore jugé par ce contrôle";
+
+    #[test]
+    fn pwd_005_privileged_password_age() {
+        check(&with(|_| {}), "PWD-005", "pass: 1 compte privilégié, mot de passe le plus ancien changé il y a 30 j (seuil 365 j) [1.1]");
+        let old = |days: i64| {
+            with(move |a| {
+                let root = find(a, "root");
+                root.password_state = "set".to_owned();
+                root.password_changed_ms = NOW - days * DAY_MS;
+            })
+        };
+        check(&old(365), "PWD-005", "pass: 2 comptes privilégiés, mot de passe le plus ancien changé il y a 365 j (seuil 365 j) [1.1]");
+        check(&old(400), "PWD-005", "fail/medium: 1 sur 2 comptes privilégiés avec un mot de passe de plus de 365 j : root (uid 0, changé il y a 400 j) [1.1]");
+        check(&old(400).profile(Profile::Minimal), "PWD-005", "pass: 2 comptes privilégiés, mot de passe le plus ancien changé il y a 400 j (seuil 1095 j) [1.1]");
+        check(&old(200).profile(Profile::Strict), "PWD-005", "fail/medium: 1 sur 2 comptes privilégiés avec un mot de passe de plus de 180 j : root (uid 0, changé il y a 200 j) [1.1]");
+        check(
+            &with(|a| find(a, "adminmairie").password_changed_ms = 0),
+            "PWD-005",
+            "unknown: 1 compte privilégié ; date de changement inconnue pour adminmairie (uid 1000) [1.1]",
+        );
+        check(
+            &with(|a| {
+                let adm = find(a, "adminmairie");
+                adm.password_changed_ms = 0;
+                adm.password_change_forced = true;
+            }),
+            "PWD-005",
+            "pass: 1 compte privilégié, mot de passe le plus ancien changé il y a 0 s (seuil 365 j) [1.1]",
+        );
+        check(
+            &with(|a| a.shadow_read = false),
+            "PWD-005",
+            "unknown: /etc/shadow illisible par l'agent : âge des mots de passe inconnu [1.1]",
+        );
+    }
+
+    #[test]
+    fn pwd_007_empty_and_default() {
+        check(&with(|_| {}), "PWD-007", &format!("pass: aucun mot de passe vide ni compte par défaut actif avec mot de passe ; {NULLOK} [1.1]"));
+        check(
+            &with(|a| {
+                let mut guest = account("guest", 1001);
+                guest.password_state = "empty".to_owned();
+                a.accounts.push(guest);
+                a.accounts.push(account("pi", 1002));
+                let mut expired = account("test", 1003);
+                expired.expires_ms = NOW - DAY_MS;
+                a.accounts.push(expired);
+            }),
+            "PWD-007",
+            &format!("fail/critical: mot de passe vide : guest (uid 1001) ; compte par défaut actif avec mot de passe : pi (uid 1002) ; {NULLOK} [1.1]"),
+        );
+        check(
+            &with(|a| {
+                a.shadow_read = false;
+                for x in &mut a.accounts {
+                    x.password_state = "unknown".to_owned();
+                }
+            }),
+            "PWD-007",
+            &format!("unknown: /etc/shadow illisible par l'agent : mots de passe vides non vérifiables ; {NULLOK} [1.1]"),
+        );
+    }
+
+    #[test]
+    fn acc_001_uid0_and_administrators() {
+        check(
+            &with(|_| {}),
+            "ACC-001",
+            "pass: seul root a l'uid 0 ; sudo : adminmairie ; sudoers : %sudo [1.1]",
+        );
+        check(
+            &with(|a| a.accounts.push(account("toor\r\n", 0))),
+            "ACC-001",
+            "fail/critical: uid 0 aussi pour toor?? ; sudo : adminmairie ; sudoers : %sudo [1.1]",
+        );
+    }
+
+    #[test]
+    fn acc_005_idle() {
+        check(
+            &with(|_| {}),
+            "ACC-005",
+            "pass: 1 compte utilisateur actif, tous utilisés dans les 90 j [1.1]",
+        );
+        let idle = with(|a| {
+            find(a, "adminmairie").last_login_ms = NOW - 100 * DAY_MS;
+            let mut never = account("stagiaire", 1005);
+            never.last_login_ms = 0;
+            never.password_changed_ms = NOW - 200 * DAY_MS;
+            a.accounts.push(never);
+            let mut fresh = account("nouveau", 1006);
+            fresh.last_login_ms = 0;
+            a.accounts.push(fresh);
+            let mut locked_out = account("parti", 1007);
+            locked_out.last_login_ms = NOW - 900 * DAY_MS;
+            locked_out.login_shell = false;
+            a.accounts.push(locked_out);
+        });
+        check(&idle, "ACC-005", "fail/medium: 2 sur 3 comptes utilisateurs actifs inutilisé(s) depuis plus de 90 j : adminmairie (uid 1000, dernière connexion il y a 100 j), stagiaire (uid 1005, jamais connecté) [1.1]");
+        check(&idle.clone().profile(Profile::Minimal), "ACC-005", "fail/medium: 1 sur 3 comptes utilisateurs actifs inutilisé(s) depuis plus de 180 j : stagiaire (uid 1005, jamais connecté) [1.1]");
+        check(&with(|a| a.last_login_source = "none".to_owned()), "ACC-005", "unknown: aucun journal de connexions lisible (lastlog, wtmp) : inactivité inconnue [1.1]");
+    }
+
+    #[test]
+    fn acc_006_workstation_administrators() {
+        let ws = |c: Case| c.inventory("workstation", "debian");
+        check(
+            &ws(with(|_| {})),
+            "ACC-006",
+            "pass: 1 administrateur : adminmairie (seuil 2) [1.1]",
+        );
+        let many = with(|a| {
+            for (n, u) in [("b", 1001), ("c", 1002)] {
+                let mut x = account(n, u);
+                x.privileged_groups = vec!["sudo".to_owned()];
+                a.accounts.push(x);
+            }
+        });
+        check(
+            &ws(many.clone()),
+            "ACC-006",
+            "fail/high: 3 administrateurs : adminmairie, b, c (seuil 2) [1.1]",
+        );
+        check(
+            &ws(many.profile(Profile::Minimal)),
+            "ACC-006",
+            "pass: 3 administrateurs : adminmairie, b, c (seuil 3) [1.1]",
+        );
+        check(
+            &ws(with(|a| find(a, "adminmairie").sudo_nopasswd_all = true))
+                .profile(Profile::Minimal),
+            "ACC-006",
+            "fail/high: sudo sans mot de passe (NOPASSWD: ALL) pour adminmairie [1.1]",
+        );
+        check(
+            &with(|_| {}).inventory("server", "debian"),
+            "ACC-006",
+            "not_applicable: sans objet pour un hôte de rôle « serveur » [1.2]",
+        );
+    }
+
+    #[test]
+    fn svc_003_sudoers_hygiene() {
+        check(&with(|_| {}), "SVC-003", "pass: Defaults use_pty et env_reset présents ; ni NOPASSWD: ALL, ni négation, ni joker (1 règle) [1.1]");
+        check(
+            &with(|a| {
+                a.sudo_defaults.retain(|d| d.setting != "use_pty");
+                a.sudo_defaults.push(SudoDefault { setting: "!env_reset".to_owned(), ..Default::default() });
+                a.sudo_rules.push(SudoRule {
+                    file: path("/etc/sudoers.d/deploy"),
+                    line: 1,
+                    who: "deploy".to_owned(),
+                    nopasswd_all: true,
+                    ..Default::default()
+                });
+                a.sudo_rules.push(SudoRule {
+                    file: path("/etc/sudoers"),
+                    line: 20,
+                    who: "%helpdesk".to_owned(),
+                    negation: true,
+                    wildcard: true,
+                    ..Default::default()
+                });
+                a.problems.push(AccountsProblem {
+                    file: path("/etc/sudoers.d/broken"),
+                    line: 3,
+                    message: "syntax error: expected `users hosts = commands`".to_owned(),
+                });
+                a.problems.push(AccountsProblem {
+                    file: path("/etc/shadow"),
+                    line: 3,
+                    message: "expected 9 colon-separated fields, found 3".to_owned(),
+                });
+            }),
+            "SVC-003",
+            "fail/medium: NOPASSWD: ALL pour deploy (/etc/sudoers.d/deploy:1) ; négation « ! » dans les commandes de %helpdesk (/etc/sudoers:20) ; joker « * » dans les commandes de %helpdesk (/etc/sudoers:20) ; Defaults absent(s) : use_pty, env_reset ; sudoers illisible par sudo (erreur de syntaxe : /etc/sudoers.d/broken:3) [1.1]",
+        );
+        check(
+            &with(|a| a.sudoers_read = false),
+            "SVC-003",
+            "pass: sudo n'est pas installé (pas de /etc/sudoers) [1.1]",
+        );
+    }
+}
