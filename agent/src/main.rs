@@ -80,6 +80,29 @@ enum Command {
         #[arg(long, default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
     },
+    /// Test a restore of a restic or borg job: restore a random sample of files unchanged since
+    /// the newest restore point into a private temporary directory, compare them byte for byte
+    /// (SHA-256) with the source, remove the directory and record the result for the backups probe.
+    ///
+    /// Needs the backup's decryption secret (the job's password_file or password_command) and read
+    /// access to the backed-up sources; writes nothing but its temporary directory and the record
+    /// STATE/backups/restore-tests/JOB.json. Run it from a timer, e.g. monthly. Exit status 0 when
+    /// the test passes, 1 otherwise; a one-line French summary on standard output.
+    BackupVerify {
+        /// The job's name, as declared in `probes.backups.jobs`.
+        #[arg(long)]
+        job: String,
+        /// Agent state directory: the record goes there, and the temporary directory under
+        /// STATE/backups ($TMPDIR when the directory does not exist).
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Number of files compared (1 to 1000).
+        #[arg(long, default_value_t = vigie_agent::probe::backups::verify::DEFAULT_SAMPLE)]
+        sample: usize,
+        /// Bytes restored at most, in total.
+        #[arg(long, default_value_t = vigie_agent::probe::backups::verify::DEFAULT_MAX_BYTES)]
+        max_bytes: u64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -179,6 +202,34 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         cmd @ Command::BackupDone { .. } => backup_done(cmd),
+        Command::BackupVerify {
+            job,
+            state_dir,
+            sample,
+            max_bytes,
+        } => {
+            use vigie_agent::probe::backups::verify;
+            let opts = verify::Options {
+                job,
+                state_dir,
+                sample,
+                max_bytes,
+            };
+            // A signal drops the test, whose temporary directory is removed on drop.
+            let outcome = tokio::select! {
+                o = verify::verify(&cfg.probes.backups, &opts, now_ms()) => o?,
+                () = wait_for_signal() => bail!("interrupted; temporary directory removed, nothing recorded"),
+            };
+            println!("{}", outcome.summary_fr);
+            if let Some(p) = &outcome.path {
+                eprintln!("recorded in {}", p.display());
+            }
+            if outcome.record.ok && outcome.path.is_some() {
+                Ok(())
+            } else {
+                bail!("restore test not passed")
+            }
+        }
     }
 }
 

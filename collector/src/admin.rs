@@ -1,4 +1,4 @@
-//! Admin commands (`org`, `token`, `host`, `findings`, `rebuild`, `ping`): one request type executed against the
+//! Admin commands (`org`, `token`, `host`, `findings`, `rebuild`, `ping`, `waiver`, `snapshot`): one request type executed against the
 //! store, either inside a running server through a local socket that authenticates its caller by
 //! SO_PEERCRED, or directly on the data directory when no server holds it.
 
@@ -29,6 +29,13 @@ pub enum Request {
         name: String,
     },
     OrgList,
+    /// Replaces an organisation's contractor policy (ACC-004): windows, their zone, sources.
+    OrgContractorPolicy {
+        org: String,
+        windows: Vec<String>,
+        time_zone: String,
+        sources: Vec<String>,
+    },
     TokenCreate {
         org: String,
         ttl_secs: u64,
@@ -68,6 +75,39 @@ pub enum Request {
     PingRemove {
         org: String,
         name: String,
+    },
+    /// Waivers and snapshots: executed by `archive_admin`. `until_ms` is parsed by the client.
+    WaiverAdd {
+        org: String,
+        check: String,
+        host: Option<String>,
+        reason: String,
+        owner: String,
+        until_ms: i64,
+    },
+    WaiverList {
+        org: String,
+    },
+    WaiverRevoke {
+        id: String,
+        reason: String,
+    },
+    /// `data_dir` names the directory holding the snapshot key (the socket's own, or the one opened).
+    SnapshotCreate {
+        org: String,
+        profile: Option<String>,
+        data_dir: String,
+    },
+    SnapshotList {
+        org: String,
+    },
+    /// The reply is the JSON of `archive_admin::Exported`.
+    SnapshotExport {
+        id: String,
+    },
+    SnapshotDiff {
+        a: String,
+        b: String,
     },
 }
 
@@ -124,6 +164,45 @@ pub async fn execute(
                 .append_audit(audit("org.add", Some(&id), name))
                 .await?;
             Ok(format!("organisation {id} added\n"))
+        }
+        Request::OrgContractorPolicy {
+            org,
+            windows,
+            time_zone,
+            sources,
+        } => {
+            let policy = vigie_policies::ContractorPolicy {
+                windows,
+                time_zone,
+                sources,
+            };
+            if let Err(errors) = policy.compile() {
+                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                return Err(AdminError::Invalid(format!(
+                    "contractor policy: {}",
+                    text.join("; ")
+                )));
+            }
+            let summary = format!(
+                "windows [{}] {}; sources [{}]",
+                policy.windows.join(", "),
+                policy.time_zone,
+                policy.sources.join(", ")
+            );
+            store
+                .set_contractor_policy(crate::store::ContractorPolicyRecord {
+                    org: org.clone(),
+                    windows: policy.windows,
+                    time_zone: policy.time_zone,
+                    sources: policy.sources,
+                    set_at_ms: now,
+                })
+                .await?;
+            store
+                .append_audit(audit("org.contractor_policy", Some(&org), summary.clone()))
+                .await?;
+            // Findings follow at the host's next report (or `rebuild`).
+            Ok(format!("contractor policy of {org}: {summary}\n"))
         }
         Request::OrgList => Ok(store
             .orgs()
@@ -327,6 +406,15 @@ pub async fn execute(
                 .append_audit(audit("ping.remove", Some(&org), name.clone()))
                 .await?;
             Ok(format!("ping job {name} removed\n"))
+        }
+        req @ (Request::WaiverAdd { .. }
+        | Request::WaiverList { .. }
+        | Request::WaiverRevoke { .. }
+        | Request::SnapshotCreate { .. }
+        | Request::SnapshotList { .. }
+        | Request::SnapshotExport { .. }
+        | Request::SnapshotDiff { .. }) => {
+            crate::archive_admin::execute(store, profile, actor, now, req).await
         }
     }
 }

@@ -140,23 +140,49 @@ pub async fn evaluate_host(
     host_id: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    match host_findings(store, catalogue, profile, host_id, now_ms).await? {
+        Some(findings) => store.put_findings(host_id, findings).await,
+        None => Ok(()),
+    }
+}
+
+/// The findings of one host at `now_ms`, with the waivers of its organisation in force then (they
+/// expire by themselves: an expired waiver is simply not passed to the evaluator); `None` when the
+/// host does not exist. Stores nothing, so a snapshot can judge under another profile.
+pub async fn host_findings(
+    store: &dyn Store,
+    catalogue: &Catalogue,
+    profile: Profile,
+    host_id: &str,
+    now_ms: i64,
+) -> Result<Option<Vec<FindingRecord>>, StoreError> {
     let Some(host) = store.host(host_id).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let latest = store.latest(host_id).await?;
     let events = store.security_events(host_id).await?;
-    let evidence = host_evidence(&host, &latest, &events);
-    let findings = vigie_policies::evaluate(catalogue, profile, &evidence, &[], now_ms)
-        .into_iter()
-        .map(|f| FindingRecord::from_finding(&host.org, &host.id, &host.hostname, f, now_ms))
+    let policy = store.contractor_policy(&host.org).await?;
+    let evidence = host_evidence(&host, &latest, &events, policy.map(|p| p.to_policy()));
+    let waivers: Vec<vigie_policies::Waiver> = store
+        .waivers(&host.org)
+        .await?
+        .iter()
+        .filter(|w| w.in_force(now_ms))
+        .map(crate::store::WaiverRecord::to_policy)
         .collect();
-    store.put_findings(host_id, findings).await
+    Ok(Some(
+        vigie_policies::evaluate(catalogue, profile, &evidence, &waivers, now_ms)
+            .into_iter()
+            .map(|f| FindingRecord::from_finding(&host.org, &host.id, &host.hostname, f, now_ms))
+            .collect(),
+    ))
 }
 
 fn host_evidence(
     host: &HostRecord,
     latest: &[LatestDomain],
     events: &[crate::store::SecurityEvent],
+    contractor_policy: Option<vigie_policies::ContractorPolicy>,
 ) -> HostEvidence {
     let domains = latest
         .iter()
@@ -178,6 +204,7 @@ fn host_evidence(
             last_seen_ms: (host.last_seen_ms > 0).then_some(host.last_seen_ms),
             cloned_identity: events.iter().any(|e| e.kind == "cloned_identity"),
             equivocation: events.iter().any(|e| e.kind == "equivocation"),
+            contractor_policy,
         },
         domains,
     }

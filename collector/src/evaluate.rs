@@ -1,7 +1,9 @@
 //! `vigie-collector evaluate`: judges a `vigie-agent check --json` document offline, with no server
 //! and no store — the way to audit a mounted disk image and the way support reproduces a verdict.
 
-use vigie_policies::{Catalogue, DomainEvidence, HostEvidence, HostFacts, Profile};
+use vigie_policies::{
+    Catalogue, ContractorPolicy, DomainEvidence, HostEvidence, HostFacts, Profile,
+};
 use vigie_proto::v1::{domain_state::State, Report};
 
 use crate::store::FindingRecord;
@@ -15,9 +17,11 @@ pub enum EvaluateError {
 }
 
 /// Evaluates a report as if it had been received when it was collected, at time `now_ms`.
+/// `contractor_policy` stands for the organisation's (ACC-004), which an offline file has not.
 pub fn findings(
     report: &Report,
     profile: Profile,
+    contractor_policy: Option<ContractorPolicy>,
     now_ms: i64,
 ) -> Result<Vec<FindingRecord>, EvaluateError> {
     let catalogue = Catalogue::builtin().map_err(|e| EvaluateError::Catalogue(e.to_string()))?;
@@ -44,6 +48,7 @@ pub fn findings(
             last_seen_ms: Some(report.collected_at_ms),
             cloned_identity: false,
             equivocation: false,
+            contractor_policy,
         },
         domains: report
             .domains
@@ -67,12 +72,13 @@ pub fn findings(
 pub fn offline(
     text: &str,
     profile: Profile,
+    contractor_policy: Option<ContractorPolicy>,
     now_ms: i64,
     json: bool,
 ) -> Result<String, EvaluateError> {
     let report = vigie_proto::json::report_from_json(text)?;
     Ok(crate::admin::render_findings(
-        &findings(&report, profile, now_ms)?,
+        &findings(&report, profile, contractor_policy, now_ms)?,
         json,
     ))
 }

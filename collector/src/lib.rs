@@ -2,6 +2,7 @@
 //! state and findings, and the admin commands. `main.rs` only parses the command line.
 
 pub mod admin;
+pub mod archive_admin;
 pub mod clock;
 pub mod config;
 pub mod datadir;
@@ -11,5 +12,7 @@ pub mod https;
 pub mod ping;
 pub mod pki;
 pub mod server;
+pub mod snapshot;
 pub mod store;
 pub mod tls;
+pub mod waiver;

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod archive_cli;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use vigie_collector::admin::{self, Request};
@@ -87,6 +89,16 @@ enum Command {
         format: Format,
         #[arg(long, default_value = "standard")]
         profile: String,
+        /// Contractor window standing for the organisation's (ACC-004), e.g. "mon-fri 08:00-18:00";
+        /// repeatable.
+        #[arg(long = "contractor-window")]
+        contractor_windows: Vec<String>,
+        /// IANA time zone of the contractor windows.
+        #[arg(long = "tz", default_value = "Europe/Paris")]
+        contractor_tz: String,
+        /// Network contractors may come from (CIDR); repeatable.
+        #[arg(long = "source")]
+        contractor_sources: Vec<String>,
     },
     /// Recompute derived state (latest states, findings) from the stored reports.
     Rebuild {
@@ -97,6 +109,14 @@ enum Command {
     Ping {
         #[command(subcommand)]
         command: PingCommand,
+    },
+    Waiver {
+        #[command(subcommand)]
+        command: archive_cli::WaiverCommand,
+    },
+    Snapshot {
+        #[command(subcommand)]
+        command: archive_cli::SnapshotCommand,
     },
 }
 
@@ -152,6 +172,22 @@ enum OrgCommand {
     List {
         #[arg(long)]
         data_dir: PathBuf,
+    },
+    /// Declare when and from where contractors may log in (ACC-004); replaces the previous policy.
+    ContractorPolicy {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Organisation id.
+        org: String,
+        /// Allowed window, e.g. "mon-fri 08:00-18:00" (or "lun-ven 08:00-18:00"); repeatable.
+        #[arg(long = "window")]
+        windows: Vec<String>,
+        /// IANA time zone of the windows.
+        #[arg(long, default_value = "Europe/Paris")]
+        tz: String,
+        /// Allowed source network (CIDR); repeatable.
+        #[arg(long = "source")]
+        sources: Vec<String>,
     },
 }
 
@@ -268,14 +304,24 @@ async fn run(cli: Cli) -> Result<()> {
             evidence,
             format,
             profile,
+            contractor_windows,
+            contractor_tz,
+            contractor_sources,
         } => {
+            let policy = contractor_policy(contractor_windows, contractor_tz, contractor_sources)?;
             let text = std::fs::read_to_string(&evidence)
                 .with_context(|| format!("reading {}", evidence.display()))?;
             let profile: vigie_policies::Profile = profile
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--profile: {e}"))?;
-            let out = evaluate::offline(&text, profile, clock.now_ms(), format == Format::Json)
-                .with_context(|| format!("evaluating {}", evidence.display()))?;
+            let out = evaluate::offline(
+                &text,
+                profile,
+                policy,
+                clock.now_ms(),
+                format == Format::Json,
+            )
+            .with_context(|| format!("evaluating {}", evidence.display()))?;
             print!("{out}");
             Ok(())
         }
@@ -285,6 +331,27 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Org {
             command: OrgCommand::List { data_dir },
         } => admin_call(&data_dir, Request::OrgList).await,
+        Command::Org {
+            command:
+                OrgCommand::ContractorPolicy {
+                    data_dir,
+                    org,
+                    windows,
+                    tz,
+                    sources,
+                },
+        } => {
+            admin_call(
+                &data_dir,
+                Request::OrgContractorPolicy {
+                    org,
+                    windows,
+                    time_zone: tz,
+                    sources,
+                },
+            )
+            .await
+        }
         Command::Token {
             command: TokenCommand::Create { data_dir, org, ttl },
         } => {
@@ -329,6 +396,8 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Rebuild { data_dir } => admin_call(&data_dir, Request::Rebuild).await,
+        Command::Waiver { command } => archive_cli::waiver(command).await,
+        Command::Snapshot { command } => archive_cli::snapshot(command).await,
         Command::Ping { command } => {
             let (data_dir, req) = match command {
                 PingCommand::Add {
@@ -481,4 +550,26 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// A contractor policy from the command line (none when neither a window nor a source is given),
+/// checked before use so that a typo is an error, not a silently empty policy.
+fn contractor_policy(
+    windows: Vec<String>,
+    time_zone: String,
+    sources: Vec<String>,
+) -> anyhow::Result<Option<vigie_policies::ContractorPolicy>> {
+    if windows.is_empty() && sources.is_empty() {
+        return Ok(None);
+    }
+    let policy = vigie_policies::ContractorPolicy {
+        windows,
+        time_zone,
+        sources,
+    };
+    if let Err(errors) = policy.compile() {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::bail!("contractor policy: {}", text.join("; "));
+    }
+    Ok(Some(policy))
 }

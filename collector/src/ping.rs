@@ -134,6 +134,7 @@ pub fn evidence(job: &PingJob, now_ms: i64) -> Option<HostEvidence> {
             last_seen_ms: (last_signal > 0).then_some(last_signal),
             cloned_identity: false,
             equivocation: false,
+            contractor_policy: None,
         },
         domains: vec![DomainEvidence {
             received_at_ms: now_ms,

@@ -555,7 +555,7 @@ mod tests {
     fn builtin_loads() {
         check(
             BUILTIN_FILES,
-            "ok: ACC-001 ACC-005 ACC-006 AGT-001 AGT-002 AGT-003 AV-001 AV-002 AV-003 AV-004 BKP-001 BKP-002 BKP-003 BKP-004 BKP-005 BKP-006 PAT-001 PAT-002 PAT-003 PAT-004 PWD-001 PWD-002 PWD-003 PWD-004 PWD-005 PWD-006 PWD-007 SSH-001 SSH-002 SSH-003 SSH-004 SSH-005 SVC-003",
+            "ok: ACC-001 ACC-002 ACC-004 ACC-005 ACC-006 AGT-001 AGT-002 AGT-003 AV-001 AV-002 AV-003 AV-004 BKP-001 BKP-002 BKP-003 BKP-004 BKP-005 BKP-006 PAT-001 PAT-002 PAT-003 PAT-004 PWD-001 PWD-002 PWD-003 PWD-004 PWD-005 PWD-006 PWD-007 SSH-001 SSH-002 SSH-003 SSH-004 SSH-005 SVC-003",
         );
         let catalogue = Catalogue::builtin().unwrap();
         assert_eq!(catalogue.version(), "2026.11-2");
@@ -661,7 +661,7 @@ mod tests {
         );
         check(
             &[(f, &patched("rule = \"patches.reboot_pending\"", "rule = \"patches.reboot\""))],
-            "checks/patches.toml: check PAT-003: rule: unknown rule \"patches.reboot\", expected one of: patches.security_pending_age, patches.automatic_updates, patches.reboot_pending, patches.os_end_of_life, agent.silent, agent.cloned_identity, agent.equivocation, ssh.root_login, ssh.password_authentication, ssh.authentication_limits, ssh.access_restrictions, ssh.host_keys_and_algorithms, accounts.privileged_password_age, accounts.empty_or_default_passwords, accounts.uid0_and_administrators, accounts.idle, accounts.workstation_administrators, accounts.sudoers_hygiene, auth.password_quality, auth.password_checks, auth.lockout, auth.password_expiry, auth.hash_method, antivirus.engine_running, antivirus.signature_age, antivirus.on_access, antivirus.detections, backups.last_success, backups.failed_runs, backups.distinct_places, backups.offline_copy, backups.restore_test, backups.protection",
+            "checks/patches.toml: check PAT-003: rule: unknown rule \"patches.reboot\", expected one of: patches.security_pending_age, patches.automatic_updates, patches.reboot_pending, patches.os_end_of_life, agent.silent, agent.cloned_identity, agent.equivocation, ssh.root_login, ssh.password_authentication, ssh.authentication_limits, ssh.access_restrictions, ssh.host_keys_and_algorithms, accounts.privileged_password_age, accounts.empty_or_default_passwords, accounts.uid0_and_administrators, accounts.idle, accounts.workstation_administrators, accounts.sudoers_hygiene, accounts.contractor_expiry, accounts.contractor_logins, auth.password_quality, auth.password_checks, auth.lockout, auth.password_expiry, auth.hash_method, antivirus.engine_running, antivirus.signature_age, antivirus.on_access, antivirus.detections, backups.last_success, backups.failed_runs, backups.distinct_places, backups.offline_copy, backups.restore_test, backups.protection",
         );
         check(
             &[(f, &patched("rule = \"patches.reboot_pending\"", "rule = \"agent.silent\""))],

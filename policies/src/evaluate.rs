@@ -486,18 +486,20 @@ mod tests {
         assert_eq!(
             ids,
             [
-                "ACC-001", "ACC-005", "ACC-006", "AGT-001", "AGT-002", "AGT-003", "AV-001",
-                "AV-002", "AV-003", "AV-004", "BKP-001", "BKP-002", "BKP-003", "BKP-004",
-                "BKP-005", "BKP-006", "PAT-001", "PAT-002", "PAT-003", "PAT-004", "PWD-001",
-                "PWD-002", "PWD-003", "PWD-004", "PWD-005", "PWD-006", "PWD-007", "SSH-001",
-                "SSH-002", "SSH-003", "SSH-004", "SSH-005", "SVC-003"
+                "ACC-001", "ACC-002", "ACC-004", "ACC-005", "ACC-006", "AGT-001", "AGT-002",
+                "AGT-003", "AV-001", "AV-002", "AV-003", "AV-004", "BKP-001", "BKP-002", "BKP-003",
+                "BKP-004", "BKP-005", "BKP-006", "PAT-001", "PAT-002", "PAT-003", "PAT-004",
+                "PWD-001", "PWD-002", "PWD-003", "PWD-004", "PWD-005", "PWD-006", "PWD-007",
+                "SSH-001", "SSH-002", "SSH-003", "SSH-004", "SSH-005", "SVC-003"
             ]
         );
         let outcomes: Vec<Outcome> = findings.iter().map(|f| f.outcome).collect();
         assert_eq!(
             outcomes,
             [
-                // No account evidence in this case.
+                // No account evidence in this case (ACC-001, 002, 004, 005, 006).
+                Outcome::Unknown,
+                Outcome::Unknown,
                 Outcome::Unknown,
                 Outcome::Unknown,
                 Outcome::Unknown,

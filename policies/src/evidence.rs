@@ -4,6 +4,7 @@
 
 use vigie_proto::v1::{domain_state::State, Domain, DomainState};
 
+use crate::contractor::ContractorPolicy;
 use crate::vocabulary::{OsFamily, Role};
 
 /// Facts about a host that come from the collector's own records, not from the host's reports.
@@ -22,6 +23,8 @@ pub struct HostFacts {
     pub cloned_identity: bool,
     /// A report was signed twice for one (epoch, seq) with different bodies (DESIGN decision 10).
     pub equivocation: bool,
+    /// The contractor policy of the host's organisation (ACC-004), when it declared one.
+    pub contractor_policy: Option<ContractorPolicy>,
 }
 
 /// One domain state as stored by the collector.

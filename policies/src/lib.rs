@@ -6,6 +6,7 @@
 //! nothing of tokio, tonic or the store.
 
 mod catalogue;
+mod contractor;
 mod evaluate;
 mod evidence;
 mod rules;
@@ -20,6 +21,7 @@ mod testing;
 pub use catalogue::{
     AppliesTo, Catalogue, CatalogueError, CatalogueProblem, Check, CATALOGUE_VERSION,
 };
+pub use contractor::{CompiledPolicy, ContractorPolicy, LoginVerdict, PolicyError};
 pub use evaluate::{evaluate, Finding};
 pub use evidence::{DomainEvidence, HostEvidence, HostFacts};
 pub use thresholds::Thresholds;

@@ -33,6 +33,7 @@ impl Case {
             last_seen_ms: Some(NOW - MINUTE_MS),
             cloned_identity: false,
             equivocation: false,
+            contractor_policy: None,
         };
         Case {
             profile: Profile::Standard,

@@ -103,6 +103,31 @@ pub fn verify(report: &SignedReport, key: &VerifyingKey) -> Result<ReportHeader,
     Ok(header)
 }
 
+/// Verifies a signed header on its own, as a compliance snapshot carries it (DESIGN decision 9):
+/// bounds, then the strict signature over `vigie-report-v1\0 || header`. The body is not needed:
+/// the header binds it through its SHA-256.
+pub fn verify_header(
+    header: &[u8],
+    signature: &[u8],
+    key: &VerifyingKey,
+) -> Result<ReportHeader, EnvelopeError> {
+    let report = SignedReport {
+        header: header.to_vec(),
+        signature: Vec::new(),
+        body: Vec::new(),
+    };
+    let decoded = decode_header(&report)?;
+    let sig: [u8; SIGNATURE_BYTES] = signature
+        .try_into()
+        .map_err(|_| EnvelopeError::SignatureLength(signature.len()))?;
+    key.verify_strict(
+        &signed_message(REPORT_CONTEXT, &[header]),
+        &Signature::from_bytes(&sig),
+    )
+    .map_err(|_| EnvelopeError::BadSignature)?;
+    Ok(decoded)
+}
+
 /// Decodes a verified body with bounds.
 pub fn decode_body(body: &[u8]) -> Result<Report, EnvelopeError> {
     if body.len() > MAX_REPORT_BODY_BYTES {
@@ -188,6 +213,28 @@ mod tests {
         let h = verify(&r, &k.verifying_key()).unwrap();
         assert_eq!((h.host_id.as_str(), h.epoch, h.seq), ("h-1", 7, 1));
         assert_eq!(decode_body(&r.body).unwrap().format_version, 1);
+    }
+
+    #[test]
+    fn header_alone_verifies_and_tampering_is_caught() {
+        let k = key();
+        let r = seal_report(&k, &fields(), &Report::default());
+        let h = verify_header(&r.header, &r.signature, &k.verifying_key()).unwrap();
+        assert_eq!((h.host_id.as_str(), h.epoch, h.seq), ("h-1", 7, 1));
+        let mut sig = r.signature.clone();
+        sig[0] ^= 1;
+        assert_eq!(
+            verify_header(&r.header, &sig, &k.verifying_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+        assert_eq!(
+            verify_header(&r.header, &r.signature, &key().verifying_key()),
+            Err(EnvelopeError::BadSignature)
+        );
+        assert_eq!(
+            verify_header(&r.header, &sig[..10], &k.verifying_key()),
+            Err(EnvelopeError::SignatureLength(10))
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@
 mod accounts;
 mod antivirus;
 mod auth;
+mod backup_verify;
 mod backups;
+mod contractors;
 mod durability;
 mod harness;
 mod limits;
@@ -19,6 +21,7 @@ mod packaging;
 mod ping;
 mod pipeline;
 mod security;
+mod snapshots;
 mod ssh;
 mod supply_chain;
 mod tidy;

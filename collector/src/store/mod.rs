@@ -6,12 +6,14 @@
 //! (files and directory), with group commit for report admission (DESIGN decision 12).
 //! Every read that lists hosts, tokens or findings is scoped by organisation (DESIGN decision 14).
 
+pub mod archive;
 pub mod audit;
 pub mod model;
 pub mod sled_store;
 
 use async_trait::async_trait;
 
+pub use archive::{SnapshotRecord, WaiverRecord, WaiverRevocation};
 pub use model::*;
 
 /// Errors of the storage layer. Variants name the object involved.
@@ -39,6 +41,16 @@ pub enum StoreError {
     PingJobExists { org: String, name: String },
     #[error("ping job {name:?} does not exist in organisation {org:?}")]
     NoSuchPingJob { org: String, name: String },
+    #[error("waiver {0:?} does not exist or is already revoked")]
+    NoSuchWaiver(String),
+    #[error("snapshot {0:?} does not exist")]
+    NoSuchSnapshot(String),
+    #[error("snapshot {seq} of organisation {org:?} is out of order: the next one is {expected}")]
+    SnapshotOutOfOrder {
+        org: String,
+        seq: u64,
+        expected: u64,
+    },
 }
 
 /// The storage contract. Implementations must be safe to share between tasks.
@@ -139,4 +151,32 @@ pub trait Store: Send + Sync + 'static {
         pseudo_host: &str,
         findings: Vec<FindingRecord>,
     ) -> Result<(), StoreError>;
+
+    // -- waivers and signed snapshots (see `archive`) --------------------------------------------
+    /// Stores a new waiver durably; `NoSuchOrg` when the organisation is unknown.
+    async fn add_waiver(&self, waiver: WaiverRecord) -> Result<(), StoreError>;
+    /// Every waiver of an organisation, revoked and expired ones included.
+    async fn waivers(&self, org: &str) -> Result<Vec<WaiverRecord>, StoreError>;
+    /// Records the revocation of a waiver; `NoSuchWaiver` when unknown or already revoked.
+    async fn revoke_waiver(
+        &self,
+        id: &str,
+        revocation: WaiverRevocation,
+    ) -> Result<WaiverRecord, StoreError>;
+    /// Stores a signed snapshot durably; `SnapshotOutOfOrder` unless its sequence number is the
+    /// organisation's last plus one (so two concurrent snapshots cannot fork the chain).
+    async fn add_snapshot(&self, snapshot: SnapshotRecord) -> Result<(), StoreError>;
+    /// An organisation's snapshots, by sequence number.
+    async fn snapshots(&self, org: &str) -> Result<Vec<SnapshotRecord>, StoreError>;
+    async fn snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError>;
+
+    // -- contractor policies (ACC-004) -----------------------------------------------------------
+    /// Replaces an organisation's contractor policy, durably; `NoSuchOrg` when it is unknown.
+    async fn set_contractor_policy(&self, policy: ContractorPolicyRecord)
+        -> Result<(), StoreError>;
+    /// An organisation's contractor policy, if it declared one.
+    async fn contractor_policy(
+        &self,
+        org: &str,
+    ) -> Result<Option<ContractorPolicyRecord>, StoreError>;
 }

@@ -283,3 +283,27 @@ pub enum PingKind {
     Success,
     Failure,
 }
+
+/// An organisation's contractor policy (ACC-004), as the admin declared it; replaced as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractorPolicyRecord {
+    pub org: String,
+    /// e.g. `mon-fri 08:00-18:00`.
+    pub windows: Vec<String>,
+    /// IANA zone of the windows, e.g. `Europe/Paris`.
+    pub time_zone: String,
+    /// CIDRs contractors may come from.
+    pub sources: Vec<String>,
+    pub set_at_ms: i64,
+}
+
+impl ContractorPolicyRecord {
+    /// The policy as the evaluator takes it.
+    pub fn to_policy(&self) -> vigie_policies::ContractorPolicy {
+        vigie_policies::ContractorPolicy {
+            windows: self.windows.clone(),
+            time_zone: self.time_zone.clone(),
+            sources: self.sources.clone(),
+        }
+    }
+}

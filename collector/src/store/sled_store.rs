@@ -14,6 +14,7 @@
 //! runtime; the `Store` methods need a tokio runtime. Dropping the store stops the committer after
 //! the jobs already queued and waits for it, so the directory can be reopened at once.
 
+mod archive;
 mod codec;
 mod committer;
 mod writes;
@@ -31,10 +32,11 @@ use self::codec::{
 };
 pub use self::committer::CommitStats;
 use self::committer::{Counters, Job};
+use super::ContractorPolicyRecord;
 use super::{
     Admitted, AuditEntry, AuditRecord, Candidate, FindingRecord, HostRecord, KeyEvent,
-    LatestDomain, Org, PingJob, PingKind, RedeemOutcome, Redemption, SecurityEvent, Store,
-    StoreError, StoredReport, TokenRecord,
+    LatestDomain, Org, PingJob, PingKind, RedeemOutcome, Redemption, SecurityEvent, SnapshotRecord,
+    Store, StoreError, StoredReport, TokenRecord, WaiverRecord, WaiverRevocation,
 };
 
 /// One sled tree and its name (for error messages).
@@ -550,8 +552,63 @@ impl Store for SledStore {
         self.write(move |inner| writes::replace_findings(inner, &prefix, &findings))
             .await
     }
+
+    async fn add_waiver(&self, waiver: WaiverRecord) -> Result<(), StoreError> {
+        self.write(move |inner| archive::add_waiver(inner, &waiver))
+            .await
+    }
+
+    async fn waivers(&self, org: &str) -> Result<Vec<WaiverRecord>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| archive::waivers(inner, &org)).await
+    }
+
+    async fn revoke_waiver(
+        &self,
+        id: &str,
+        revocation: WaiverRevocation,
+    ) -> Result<WaiverRecord, StoreError> {
+        let id = id.to_owned();
+        self.write(move |inner| archive::revoke_waiver(inner, &id, revocation))
+            .await
+    }
+
+    async fn add_snapshot(&self, snapshot: SnapshotRecord) -> Result<(), StoreError> {
+        self.write(move |inner| archive::add_snapshot(inner, &snapshot))
+            .await
+    }
+
+    async fn snapshots(&self, org: &str) -> Result<Vec<SnapshotRecord>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| archive::snapshots(inner, &org))
+            .await
+    }
+
+    async fn snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |inner| archive::snapshot(inner, &id)).await
+    }
+
+    async fn set_contractor_policy(
+        &self,
+        policy: ContractorPolicyRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |inner| writes::set_contractor_policy(inner, &policy))
+            .await
+    }
+
+    async fn contractor_policy(
+        &self,
+        org: &str,
+    ) -> Result<Option<ContractorPolicyRecord>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| writes::contractor_policy(inner, &org))
+            .await
+    }
 }
 
+#[cfg(test)]
+mod contractor_tests;
 #[cfg(test)]
 mod ping_tests;
 #[cfg(test)]

@@ -1,12 +1,16 @@
 //! Rules over the `Accounts` evidence: PWD-005 (age of privileged passwords), PWD-007 (empty
 //! passwords, default accounts), ACC-001 (uid 0 and administrators), ACC-005 (idle accounts),
-//! ACC-006 (administrators of workstations) and SVC-003 (sudoers hygiene, BP-028 R38–R44).
+//! ACC-006 (administrators of workstations), SVC-003 (sudoers hygiene, BP-028 R38–R44), ACC-002
+//! (expiry of contractor accounts and keys) and ACC-004 (contractor logins against the
+//! organisation's windows and sources).
 //! Each reads its thresholds once at load and judges fresh evidence; no framing here.
 
 use vigie_proto::v1::{principal, Account, Accounts};
 
+use crate::evidence::HostFacts;
+
 use super::{RuleKind, Verdict};
-use crate::text::{duration_fr, host_text, plural};
+use crate::text::{date_fr, duration_fr, host_text, plural};
 use crate::thresholds::ThresholdReader;
 
 /// Accounts named in a detail before the rest is counted.
@@ -48,6 +52,10 @@ pub(crate) enum AccountsRule {
     WorkstationAdministrators { max_members: u64 },
     /// `accounts.sudoers_hygiene`.
     SudoersHygiene,
+    /// `accounts.contractor_expiry`.
+    ContractorExpiry { max_ahead_ms: i64 },
+    /// `accounts.contractor_logins`.
+    ContractorLogins,
 }
 
 impl AccountsRule {
@@ -66,11 +74,15 @@ impl AccountsRule {
             }
             RuleKind::AccountsUid0AndAdministrators => AccountsRule::Uid0AndAdministrators,
             RuleKind::AccountsSudoersHygiene => AccountsRule::SudoersHygiene,
+            RuleKind::AccountsContractorExpiry => AccountsRule::ContractorExpiry {
+                max_ahead_ms: r.duration_ms("max_expiry_ahead_days"),
+            },
+            RuleKind::AccountsContractorLogins => AccountsRule::ContractorLogins,
             _ => AccountsRule::EmptyOrDefaultPasswords,
         }
     }
 
-    pub(crate) fn judge(&self, s: &Accounts, now_ms: i64) -> Verdict {
+    pub(crate) fn judge(&self, s: &Accounts, facts: &HostFacts, now_ms: i64) -> Verdict {
         match self {
             AccountsRule::PrivilegedPasswordAge { max_age_ms } => {
                 privileged_password_age(s, *max_age_ms, now_ms)
@@ -82,7 +94,159 @@ impl AccountsRule {
                 workstation_administrators(s, *max_members, now_ms)
             }
             AccountsRule::SudoersHygiene => sudoers_hygiene(s),
+            AccountsRule::ContractorExpiry { max_ahead_ms } => {
+                contractor_expiry(s, *max_ahead_ms, now_ms)
+            }
+            AccountsRule::ContractorLogins => contractor_logins(s, facts),
         }
+    }
+}
+
+/// ACC-002: every enabled contractor account expires, at most `max_ahead_ms` from now, and so does
+/// each of its authorized keys (`expiry-time=`). An account already expired passes: it is closed.
+fn contractor_expiry(s: &Accounts, max_ahead_ms: i64, now_ms: i64) -> Verdict {
+    let contractors: Vec<&Account> = s.accounts.iter().filter(|a| a.contractor).collect();
+    if contractors.is_empty() {
+        return Verdict::NotApplicable("aucun compte prestataire déclaré".to_owned());
+    }
+    if !s.shadow_read {
+        return Verdict::Unknown(
+            "/etc/shadow illisible par l'agent : expiration des comptes prestataires inconnue"
+                .to_owned(),
+        );
+    }
+    let limit = now_ms.saturating_add(max_ahead_ms);
+    let days = duration_fr(max_ahead_ms);
+    let mut problems = Vec::new();
+    let mut open = 0usize;
+    for a in &contractors {
+        if a.expires_ms > 0 && a.expires_ms <= now_ms {
+            continue;
+        }
+        open += 1;
+        if a.expires_ms <= 0 {
+            problems.push(label(a, "sans date d'expiration"));
+        } else if a.expires_ms > limit {
+            problems.push(label(a, &format!("expire le {}", date_fr(a.expires_ms))));
+        }
+        let keys_without = a
+            .authorized_keys
+            .iter()
+            .filter(|k| k.expires_ms <= 0)
+            .count();
+        let keys_late = a
+            .authorized_keys
+            .iter()
+            .filter(|k| k.expires_ms > limit)
+            .count();
+        if keys_without > 0 {
+            problems.push(label(
+                a,
+                &format!(
+                    "{} sans expiry-time",
+                    plural(keys_without, "clé SSH", "clés SSH")
+                ),
+            ));
+        }
+        if keys_late > 0 {
+            problems.push(label(
+                a,
+                &format!(
+                    "{} expirant au-delà de {days}",
+                    plural(keys_late, "clé SSH", "clés SSH")
+                ),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Verdict::Pass(format!(
+            "{} ouvert(s) sur {}, expiration à moins de {days} pour chacun et ses clés",
+            plural(open, "compte prestataire", "comptes prestataires"),
+            contractors.len()
+        ))
+    } else {
+        Verdict::fail(format!(
+            "expiration absente ou au-delà de {days} : {}",
+            list(&problems)
+        ))
+    }
+}
+
+/// ACC-004: every contractor login the agent reported, judged against the organisation's windows
+/// and sources. With no policy declared the check is `unknown`, not `pass`: nothing says whether
+/// the logins were expected, and a green result would hide that the policy is missing.
+fn contractor_logins(s: &Accounts, facts: &HostFacts) -> Verdict {
+    if !s.accounts.iter().any(|a| a.contractor) {
+        return Verdict::NotApplicable("aucun compte prestataire déclaré".to_owned());
+    }
+    if s.contractor_login_sources == "none" {
+        return Verdict::Unknown(
+            "aucun journal sshd lisible (journal, auth.log, secure) : connexions des prestataires inconnues"
+                .to_owned(),
+        );
+    }
+    let accepted: Vec<_> = s.contractor_logins.iter().filter(|l| l.success).collect();
+    let failed = s.contractor_logins.len() - accepted.len();
+    let omitted = if s.contractor_logins_omitted > 0 {
+        format!(" (+{} non transmises)", s.contractor_logins_omitted)
+    } else {
+        String::new()
+    };
+    let summary = format!(
+        "{}{omitted}, {}",
+        plural(
+            accepted.len(),
+            "connexion de prestataire",
+            "connexions de prestataires"
+        ),
+        plural(failed, "échec", "échecs")
+    );
+    let Some(policy) = &facts.contractor_policy else {
+        return Verdict::Unknown(format!(
+            "aucune plage déclarée pour l'organisation (vigie-collector org contractor-policy) ; {summary}"
+        ));
+    };
+    let compiled = match policy.compile() {
+        Ok(c) => c,
+        Err(errors) => {
+            let text: Vec<String> = errors.iter().map(|e| host_text(&e.to_string())).collect();
+            return Verdict::Error(format!(
+                "politique prestataires invalide : {}",
+                text.join(" ; ")
+            ));
+        }
+    };
+    let mut outside = Vec::new();
+    for l in &accepted {
+        let v = compiled.judge(l.at_ms, &l.source_address);
+        let mut why = Vec::new();
+        if !v.in_window {
+            why.push("hors plage");
+        }
+        if !v.from_allowed_source {
+            why.push("source non déclarée");
+        }
+        if !why.is_empty() {
+            let who = host_text(l.principal.as_ref().map_or("", |p| p.name.as_str()));
+            outside.push(format!(
+                "{who} le {} ({}) depuis {} : {}",
+                v.local_time,
+                compiled.zone_name(),
+                host_text(&l.source_address),
+                why.join(", ")
+            ));
+        }
+    }
+    if outside.is_empty() {
+        Verdict::Pass(format!(
+            "{summary} ; toutes dans les plages et depuis les sources déclarées"
+        ))
+    } else {
+        Verdict::fail(format!(
+            "{} hors politique : {} ; {summary}",
+            plural(outside.len(), "connexion", "connexions"),
+            list(&outside)
+        ))
     }
 }
 
@@ -726,6 +890,151 @@ mod tests {
             &with(|a| a.sudoers_read = false),
             "SVC-003",
             "pass: sudo n'est pas installé (pas de /etc/sudoers) [1.1]",
+        );
+    }
+
+    fn contractor(a: &mut Accounts, expires_ms: i64, key_expires: &[i64]) {
+        let mut c = account("presta-dupont", 1001);
+        c.contractor = true;
+        c.expires_ms = expires_ms;
+        c.authorized_keys = key_expires
+            .iter()
+            .enumerate()
+            .map(|(i, e)| vigie_proto::v1::AuthorizedKey {
+                key_type: "ssh-ed25519".to_owned(),
+                fingerprint_sha256: "SHA256:x".to_owned(),
+                expires_ms: *e,
+                line: u32::try_from(i + 1).unwrap(),
+            })
+            .collect();
+        a.accounts.push(c);
+        a.contractor_login_sources = "journal".to_owned();
+    }
+
+    #[test]
+    fn acc_002_contractor_expiry() {
+        check(
+            &with(|_| {}),
+            "ACC-002",
+            "not_applicable: aucun compte prestataire déclaré [1.1]",
+        );
+        let ok = NOW + 30 * DAY_MS;
+        check(
+            &with(|a| contractor(a, ok, &[ok])),
+            "ACC-002",
+            "pass: 1 compte prestataire ouvert(s) sur 1, expiration à moins de 90 j pour chacun et ses clés [1.1]",
+        );
+        check(
+            &with(|a| contractor(a, 0, &[ok, 0, NOW + 200 * DAY_MS])),
+            "ACC-002",
+            "fail/high: expiration absente ou au-delà de 90 j : presta-dupont (uid 1001, sans date d'expiration), presta-dupont (uid 1001, 1 clé SSH sans expiry-time), presta-dupont (uid 1001, 1 clé SSH expirant au-delà de 90 j) [1.1]",
+        );
+        check(
+            &with(|a| contractor(a, NOW + 120 * DAY_MS, &[ok])),
+            "ACC-002",
+            "fail/high: expiration absente ou au-delà de 90 j : presta-dupont (uid 1001, expire le 15/05/2027) [1.1]",
+        );
+        check(
+            &with(|a| contractor(a, NOW + 120 * DAY_MS, &[ok])).profile(Profile::Minimal),
+            "ACC-002",
+            "pass: 1 compte prestataire ouvert(s) sur 1, expiration à moins de 180 j pour chacun et ses clés [1.1]",
+        );
+        // Already expired: closed, not a problem.
+        check(
+            &with(|a| contractor(a, NOW - DAY_MS, &[])),
+            "ACC-002",
+            "pass: 0 compte prestataire ouvert(s) sur 1, expiration à moins de 90 j pour chacun et ses clés [1.1]",
+        );
+        check(
+            &with(|a| {
+                contractor(a, ok, &[ok]);
+                a.shadow_read = false;
+            }),
+            "ACC-002",
+            "unknown: /etc/shadow illisible par l'agent : expiration des comptes prestataires inconnue [1.1]",
+        );
+    }
+
+    fn login(name: &str, utc: &str, source: &str, success: bool) -> vigie_proto::v1::Login {
+        vigie_proto::v1::Login {
+            principal: Some(Principal {
+                id: Some(principal::Id::Uid(1001)),
+                name: name.to_owned(),
+            }),
+            at_ms: utc.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
+            source_address: source.to_owned(),
+            method: "publickey".to_owned(),
+            key_fingerprint: "SHA256:x".to_owned(),
+            success,
+        }
+    }
+
+    fn paris_office() -> crate::ContractorPolicy {
+        crate::ContractorPolicy {
+            windows: vec!["lun-ven 08:00-18:00".to_owned()],
+            time_zone: "Europe/Paris".to_owned(),
+            sources: vec!["192.0.2.0/24".to_owned()],
+        }
+    }
+
+    fn logins(list: Vec<vigie_proto::v1::Login>) -> Case {
+        with(|a| {
+            contractor(a, NOW + DAY_MS, &[]);
+            a.contractor_logins = list;
+        })
+        .facts(|f| f.contractor_policy = Some(paris_office()))
+    }
+
+    #[test]
+    fn acc_004_contractor_logins() {
+        check(
+            &with(|_| {}),
+            "ACC-004",
+            "not_applicable: aucun compte prestataire déclaré [1.1]",
+        );
+        // Across the spring change (29 March 2026): 07:30 UTC is 09:30 on the 30th and 08:30 on
+        // the 27th, both inside; 06:30 UTC is 08:30 on the 30th (inside), 07:30 on the 27th (not).
+        check(
+            &logins(vec![
+                login("presta-dupont", "2026-03-30T07:30:00Z", "192.0.2.7", true),
+                login("presta-dupont", "2026-03-27T07:30:00Z", "192.0.2.7", true),
+                login("presta-dupont", "2026-03-30T06:30:00Z", "192.0.2.7", true),
+                login("presta-dupont", "2026-03-29T06:30:00Z", "203.0.113.9", false),
+            ]),
+            "ACC-004",
+            "pass: 3 connexions de prestataires, 1 échec ; toutes dans les plages et depuis les sources déclarées [1.1]",
+        );
+        check(
+            &logins(vec![
+                login("presta-dupont", "2026-03-27T06:30:00Z", "192.0.2.7", true),
+                login("presta\r\nx", "2026-10-26T10:00:00Z", "203.0.113.7", true),
+            ]),
+            "ACC-004",
+            "fail/high: 2 connexions hors politique : presta-dupont le ven. 27/03/2026 07:30 (Europe/Paris) depuis 192.0.2.7 : hors plage, presta??x le lun. 26/10/2026 11:00 (Europe/Paris) depuis 203.0.113.7 : source non déclarée ; 2 connexions de prestataires, 0 échec [1.1]",
+        );
+        check(
+            &logins(vec![login("presta-dupont", "2026-03-27T06:30:00Z", "192.0.2.7", true)])
+                .facts(|f| f.contractor_policy = None),
+            "ACC-004",
+            "unknown: aucune plage déclarée pour l'organisation (vigie-collector org contractor-policy) ; 1 connexion de prestataire, 0 échec [1.1]",
+        );
+        check(
+            &logins(vec![]).facts(|f| {
+                f.contractor_policy = Some(crate::ContractorPolicy {
+                    time_zone: "Nowhere/Land".to_owned(),
+                    ..paris_office()
+                })
+            }),
+            "ACC-004",
+            "error: politique prestataires invalide : time zone \"Nowhere/Land\" is not an IANA zone name [1.1]",
+        );
+        check(
+            &with(|a| {
+                contractor(a, NOW + DAY_MS, &[]);
+                a.contractor_login_sources = "none".to_owned();
+            }),
+            "ACC-004",
+            "unknown: aucun journal sshd lisible (journal, auth.log, secure) : connexions des prestataires inconnues [1.1]",
         );
     }
 }

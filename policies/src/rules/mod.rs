@@ -38,6 +38,8 @@ pub(crate) enum RuleKind {
     AccountsIdle,
     AccountsWorkstationAdministrators,
     AccountsSudoersHygiene,
+    AccountsContractorExpiry,
+    AccountsContractorLogins,
     AuthPasswordQuality,
     AuthPasswordChecks,
     AuthLockout,
@@ -76,6 +78,8 @@ impl RuleKind {
         RuleKind::AccountsIdle,
         RuleKind::AccountsWorkstationAdministrators,
         RuleKind::AccountsSudoersHygiene,
+        RuleKind::AccountsContractorExpiry,
+        RuleKind::AccountsContractorLogins,
         RuleKind::AuthPasswordQuality,
         RuleKind::AuthPasswordChecks,
         RuleKind::AuthLockout,
@@ -113,6 +117,8 @@ impl RuleKind {
             RuleKind::AccountsIdle => "accounts.idle",
             RuleKind::AccountsWorkstationAdministrators => "accounts.workstation_administrators",
             RuleKind::AccountsSudoersHygiene => "accounts.sudoers_hygiene",
+            RuleKind::AccountsContractorExpiry => "accounts.contractor_expiry",
+            RuleKind::AccountsContractorLogins => "accounts.contractor_logins",
             RuleKind::AuthPasswordQuality => "auth.password_quality",
             RuleKind::AuthPasswordChecks => "auth.password_checks",
             RuleKind::AuthLockout => "auth.lockout",
@@ -155,7 +161,9 @@ impl RuleKind {
             | RuleKind::AccountsUid0AndAdministrators
             | RuleKind::AccountsIdle
             | RuleKind::AccountsWorkstationAdministrators
-            | RuleKind::AccountsSudoersHygiene => CheckDomain::Accounts,
+            | RuleKind::AccountsSudoersHygiene
+            | RuleKind::AccountsContractorExpiry
+            | RuleKind::AccountsContractorLogins => CheckDomain::Accounts,
             RuleKind::AuthPasswordQuality
             | RuleKind::AuthPasswordChecks
             | RuleKind::AuthLockout
@@ -220,7 +228,9 @@ impl RuleKind {
             | RuleKind::AccountsUid0AndAdministrators
             | RuleKind::AccountsIdle
             | RuleKind::AccountsWorkstationAdministrators
-            | RuleKind::AccountsSudoersHygiene => {
+            | RuleKind::AccountsSudoersHygiene
+            | RuleKind::AccountsContractorExpiry
+            | RuleKind::AccountsContractorLogins => {
                 Params::Accounts(accounts::AccountsRule::read(self, &mut r))
             }
             RuleKind::AuthPasswordQuality
@@ -319,7 +329,7 @@ impl Rule {
                 _ => Verdict::malformed(),
             },
             (Params::Accounts(p), _) => match state {
-                Some(State::Accounts(s)) => p.judge(s, now_ms),
+                Some(State::Accounts(s)) => p.judge(s, facts, now_ms),
                 _ => Verdict::malformed(),
             },
             (Params::Auth(p), _) => match state {

@@ -5,12 +5,14 @@
 //!
 //! **Invariant:** no password hash, salt or other part of a hash field leaves this module: the
 //! parsers reduce the field to `PasswordFacts` on the line they read it from, and problems name a
-//! file and a line, never their content. Not here: contractor logins from the journal (a later
-//! probe), PAM and password policy (`auth`), sshd settings (`ssh`), and any judgement.
+//! file and a line, never their content. The logins of contractor accounts (and of no other
+//! account, DESIGN decision 15) come from the journal and auth.log (`logins`). Not here: PAM and
+//! password policy (`auth`), sshd settings (`ssh`), and any judgement.
 
 mod authorized_keys;
 mod group;
 mod lastlog;
+mod logins;
 mod passwd;
 mod shadow;
 mod sudoers;
@@ -58,6 +60,12 @@ pub struct AccountsConfig {
     pub contractors: Vec<String>,
     /// Groups whose members (listed or by primary group) are contractors, e.g. `prestataires`.
     pub contractor_groups: Vec<String>,
+    /// Days of sshd logs read for contractor logins (1 to 366).
+    pub login_window_days: u32,
+    /// A journal file read instead of the system journal (tests, copies of a journal).
+    pub journal_file: Option<PathBuf>,
+    /// A journal directory read instead of the system journal (`journalctl --directory`).
+    pub journal_dir: Option<PathBuf>,
 }
 
 impl Default for AccountsConfig {
@@ -66,6 +74,9 @@ impl Default for AccountsConfig {
             enabled: true,
             contractors: Vec::new(),
             contractor_groups: Vec::new(),
+            login_window_days: 30,
+            journal_file: None,
+            journal_dir: None,
         }
     }
 }
@@ -82,6 +93,25 @@ impl AccountsConfig {
                     probe: "accounts",
                     key,
                     reason: format!("{bad:?} is not a user or group name"),
+                });
+            }
+        }
+        if !(1..=366).contains(&self.login_window_days) {
+            return Err(ConfigError::Invalid {
+                probe: "accounts",
+                key: "login_window_days",
+                reason: format!("{} is not between 1 and 366", self.login_window_days),
+            });
+        }
+        for (key, path) in [
+            ("journal_file", &self.journal_file),
+            ("journal_dir", &self.journal_dir),
+        ] {
+            if path.as_ref().is_some_and(|p| !p.is_absolute()) {
+                return Err(ConfigError::Invalid {
+                    probe: "accounts",
+                    key,
+                    reason: "must be an absolute path".to_owned(),
                 });
             }
         }
@@ -114,7 +144,22 @@ impl Probe for AccountsProbe {
     async fn collect(&self, cx: &ProbeCx) -> Result<State, ProbeError> {
         let cx = cx.clone();
         let cfg = self.cfg.clone();
-        tokio::task::spawn_blocking(move || observe(&cx, &cfg).map(State::Accounts))
+        // The journal is read only when contractors are declared: nobody else's logins are needed.
+        let since_ms = login_since_ms(&cx, &cfg);
+        let journal = match logins::journal_args(
+            &cx.root,
+            cx.is_live_root(),
+            cfg.journal_file.as_deref(),
+            cfg.journal_dir.as_deref(),
+            since_ms,
+        ) {
+            Some(args) if has_contractors(&cfg) => Some(
+                logins::run_journalctl(&logins::journalctl_program(), &args, cx.command_timeout)
+                    .await,
+            ),
+            _ => None,
+        };
+        tokio::task::spawn_blocking(move || observe_with(&cx, &cfg, journal).map(State::Accounts))
             .await
             .map_err(|e| ProbeError::Cancelled {
                 probe: PROBE_ID.to_owned(),
@@ -208,7 +253,26 @@ enum PasswdError {
     NoAccount { malformed: usize },
 }
 
+fn has_contractors(cfg: &AccountsConfig) -> bool {
+    !cfg.contractors.is_empty() || !cfg.contractor_groups.is_empty()
+}
+
+fn login_since_ms(cx: &ProbeCx, cfg: &AccountsConfig) -> i64 {
+    cx.now_ms
+        .saturating_sub(i64::from(cfg.login_window_days).saturating_mul(DAY_MS))
+}
+
+#[cfg(test)]
 fn observe(cx: &ProbeCx, cfg: &AccountsConfig) -> Result<Accounts, ProbeError> {
+    observe_with(cx, cfg, None)
+}
+
+/// `journal`: journalctl's output, or why it failed; `None` when it was not run.
+fn observe_with(
+    cx: &ProbeCx,
+    cfg: &AccountsConfig,
+    journal: Option<Result<Vec<u8>, String>>,
+) -> Result<Accounts, ProbeError> {
     let root = cx.root.as_path();
     let mut files = Files {
         problems: Vec::new(),
@@ -290,6 +354,7 @@ fn observe(cx: &ProbeCx, cfg: &AccountsConfig) -> Result<Accounts, ProbeError> {
         cfg.contractor_groups.iter().map(String::as_str).collect();
 
     let mut accounts = Vec::with_capacity(users.len());
+    let mut contractor_uids: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
     for u in &users {
         let name = show(&u.name);
         let own = member_of
@@ -349,6 +414,7 @@ fn observe(cx: &ProbeCx, cfg: &AccountsConfig) -> Result<Accounts, ProbeError> {
             account.sudo_nopasswd_all = granting.iter().any(|r| r.nopasswd_all);
         }
         if contractor {
+            contractor_uids.insert(u.name.clone(), u.uid);
             account.authorized_keys =
                 authorized_keys::read(root, &u.home, &mut files.warnings, &name);
         }
@@ -409,11 +475,35 @@ fn observe(cx: &ProbeCx, cfg: &AccountsConfig) -> Result<Accounts, ProbeError> {
         }
         None => (Vec::new(), Vec::new()),
     };
+    let (contractor_logins, contractor_logins_omitted, login_sources) = if contractor_uids
+        .is_empty()
+    {
+        (Vec::new(), 0, String::new())
+    } else {
+        let since_ms = login_since_ms(cx, cfg);
+        let mut gathered = logins::Gathered::default();
+        match journal {
+            Some(Ok(bytes)) => logins::read_journal_output(&bytes, since_ms, &mut gathered),
+            Some(Err(e)) => gathered.warnings.push(format!("reading the journal: {e}")),
+            None => {}
+        }
+        logins::read_syslog_files(root, cx.now_ms, since_ms, &mut gathered);
+        files.warnings.append(&mut gathered.warnings);
+        let (l, omitted) = logins::select(gathered.events, &contractor_uids, logins::MAX_LOGINS);
+        let sources = if gathered.sources.is_empty() {
+            "none".to_owned()
+        } else {
+            gathered.sources.join("+")
+        };
+        (l, omitted, sources)
+    };
     files.problems.truncate(MAX_PROBLEMS);
     files.warnings.truncate(MAX_WARNINGS);
     Ok(Accounts {
         accounts,
-        contractor_logins: Vec::new(),
+        contractor_logins,
+        contractor_logins_omitted,
+        contractor_login_sources: login_sources,
         sudo_rules,
         privileged_groups,
         sudo_defaults,

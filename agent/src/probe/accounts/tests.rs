@@ -282,3 +282,68 @@ fn config_is_validated() {
     );
     assert!(toml::from_str::<AccountsConfig>("idle_after_days = 3").is_err());
 }
+
+/// DESIGN decision 15: only contractor logins leave the host; nothing about anyone else's, and
+/// nothing at all is read when no contractor is declared.
+#[test]
+fn only_contractor_logins_leave_the_host() {
+    let dir = sample_root();
+    let root = dir.path();
+    // NOW is 2027-01-15T08:00:00Z.
+    write(
+        root,
+        "/var/log/auth.log",
+        b"2027-01-14T10:00:00.000000+01:00 h sshd[1]: Accepted publickey for presta from 203.0.113.7 port 5 ssh2: ED25519 SHA256:abc\n\
+          2027-01-14T10:05:00.000000+01:00 h sshd[2]: Accepted password for alice from 198.51.100.23 port 6 ssh2\n\
+          2027-01-14T10:06:00.000000+01:00 h sshd-session[3]: Failed password for invalid user presta2 from 198.51.100.24 port 7 ssh2\n\
+          2027-01-14T10:07:00.000000+01:00 h sshd-session[4]: Failed password for presta from 203.0.113.8 port 8 ssh2\n\
+          2026-10-01T10:00:00.000000+01:00 h sshd[5]: Accepted password for presta from 203.0.113.9 port 9 ssh2\n",
+    );
+    let cfg = AccountsConfig {
+        contractors: vec!["presta".into()],
+        ..Default::default()
+    };
+    let got = collect(root, &cfg).unwrap();
+    assert_eq!(got.contractor_login_sources, "auth.log");
+    let seen: Vec<(String, i64, &str, &str, bool)> = got
+        .contractor_logins
+        .iter()
+        .map(|l| {
+            (
+                l.principal.as_ref().unwrap().name.clone(),
+                l.at_ms,
+                l.source_address.as_str(),
+                l.key_fingerprint.as_str(),
+                l.success,
+            )
+        })
+        .collect();
+    // Most recent first; the October login is outside the 30-day window.
+    assert_eq!(
+        seen,
+        [
+            (
+                "presta".to_owned(),
+                1_799_917_620_000,
+                "203.0.113.8",
+                "",
+                false
+            ),
+            (
+                "presta".to_owned(),
+                1_799_917_200_000,
+                "203.0.113.7",
+                "SHA256:abc",
+                true
+            ),
+        ]
+    );
+    let text = format!("{got:?}");
+    for leaked in ["198.51.100.23", "198.51.100.24", "presta2"] {
+        assert!(!text.contains(leaked), "{leaked} left the host");
+    }
+    // No contractor declared: no login read, no source named.
+    let got = collect(root, &AccountsConfig::default()).unwrap();
+    assert!(got.contractor_logins.is_empty());
+    assert_eq!(got.contractor_login_sources, "");
+}

@@ -17,7 +17,7 @@ use vigie_proto::v1::BackupJob;
 
 use super::command::{self, Output};
 use super::config::{Job, Secret, Settings};
-use super::{redact, restic::stderr_excerpt, sanitize, timefmt, JobError};
+use super::{borgstate, redact, restic::stderr_excerpt, sanitize, timefmt, JobError};
 
 #[derive(Debug, Deserialize)]
 struct RawRepo {
@@ -190,7 +190,7 @@ fn quote(word: &str) -> String {
     format!("'{word}'")
 }
 
-fn env(job: &Job, base_dir: &Path) -> Vec<(String, String)> {
+pub(super) fn env(job: &Job, base_dir: &Path) -> Vec<(String, String)> {
     let base = base_dir.display().to_string();
     let mut env: Vec<(String, String)> = vec![
         ("BORG_BASE_DIR".into(), base.clone()),
@@ -214,6 +214,52 @@ fn env(job: &Job, base_dir: &Path) -> Vec<(String, String)> {
         None => {}
     }
     env
+}
+
+/// A repository written this long after its newest archive without a new one is worth a word.
+const LATE_WRITE_MS: i64 = 6 * 3600 * 1000;
+
+/// borgmatic's check stamps and borg's security directory of the user who runs the backup.
+fn read_state(job: &Job, id: &str, newest_start: Option<i64>, out: &mut BackupJob) {
+    if let Some(dir) = &job.borgmatic_checks_dir {
+        let checks = borgstate::borgmatic_checks(dir, id);
+        let mut facts = Vec::new();
+        if let Some(t) = checks.integrity_ms {
+            out.last_integrity_check_ms = out.last_integrity_check_ms.max(t);
+            facts.push("last_integrity_check_ms");
+        }
+        if let Some(t) = checks.extract_ms {
+            out.last_restore_test_ms = out.last_restore_test_ms.max(t);
+            facts.extend(["last_restore_test_ms", "restore_test"]);
+            out.restore_test = Some(vigie_proto::v1::BackupRestoreTest {
+                at_ms: t,
+                ok: true,
+                message: "borgmatic extract check (the newest archive extracted without error)"
+                    .to_owned(),
+                source: "borgmatic:extract".to_owned(),
+                ..Default::default()
+            });
+        }
+        super::add_source(out, "file", &dir.display().to_string(), &facts);
+    }
+    if let Some(dir) = &job.borg_security_dir {
+        match (borgstate::manifest_timestamp(dir, id), newest_start) {
+            (None, _) => out.problems.push(format!(
+                "no manifest-timestamp for repository {id} in {}: borg_security_dir is not the backup user's",
+                sanitize(&dir.display().to_string(), 200)
+            )),
+            (Some(m), Some(start)) if m > start.saturating_add(LATE_WRITE_MS) => {
+                out.problems.push(format!(
+                    "repository last written {} h after its newest archive (prune, delete or an interrupted run)",
+                    (m - start) / 3_600_000
+                ))
+            }
+            (Some(m), Some(start)) if m < start => out.problems.push(
+                "the security directory's manifest-timestamp is older than the newest archive: another user's borg writes this repository".to_owned(),
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// Fills `out` for a borg job; `base_dir` is borg's private home for this run.
@@ -256,6 +302,10 @@ pub async fn collect(
         reason,
     })?;
     out.problems.extend(list.problems);
+    let newest_start = list.newest.as_ref().map(|a| a.start_ms);
+    if let Some(id) = borgstate::repository_id(&res.stdout) {
+        read_state(job, &id, newest_start, out);
+    }
     out.encryption = encryption(&list.mode) as i32;
     out.encryption_mode = list.mode;
     out.restore_points = list.count;
@@ -424,6 +474,9 @@ mod tests {
             status_file: None,
             paths: Vec::new(),
             unit: None,
+            borg_security_dir: None,
+            borgmatic_checks_dir: None,
+            log_file: None,
         };
         let out = Output {
             code: Some(code),

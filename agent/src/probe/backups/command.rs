@@ -40,7 +40,23 @@ pub async fn run(
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<Output, JobError> {
+    run_in(job, tool, program, args, env, timeout, None).await
+}
+
+/// [`run`] with the working directory `cwd` (`borg extract` writes into its working directory).
+pub async fn run_in(
+    job: &str,
+    tool: &'static str,
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+    cwd: Option<&Path>,
+) -> Result<Output, JobError> {
     let mut cmd = Command::new(program);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     cmd.args(args)
         .env_clear()
         .env("PATH", SAFE_PATH)

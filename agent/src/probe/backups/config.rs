@@ -60,7 +60,7 @@ impl Default for BackupsConfig {
 pub struct JobConfig {
     /// Unique name; `backup-done --job NAME` refers to it. Letters, digits, `.`, `_`, `-`.
     pub name: String,
-    /// `restic`, `borg`, `push`, `freshness` or `systemd`.
+    /// `restic`, `borg`, `push`, `freshness`, `systemd` or `rsnapshot`.
     pub tool: String,
     /// restic or borg repository, exactly as the job passes it to the tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +91,19 @@ pub struct JobConfig {
     /// systemd: the service unit running the backup, e.g. `backup.service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// borg: the security directory of the user who runs the backup (`BORG_SECURITY_DIR`, by
+    /// default `~/.config/borg/security`); its `<repository id>/manifest-timestamp` dates the last
+    /// write that user's borg saw. Readable by the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borg_security_dir: Option<PathBuf>,
+    /// borg: borgmatic's check stamps of the user who runs it (borgmatic >= 1.7,
+    /// `~/.borgmatic/checks`): `<hash>/repository`, `archives`, `data` date the last integrity check,
+    /// `extract` the last extract check (a restore test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borgmatic_checks_dir: Option<PathBuf>,
+    /// rsnapshot: its log file (`logfile` in rsnapshot.conf), e.g. `/var/log/rsnapshot.log`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// `[[probes.backups.jobs.destinations]]`: all declared, none inferred.
@@ -122,6 +135,7 @@ pub enum Tool {
     Push,
     Freshness,
     Systemd,
+    Rsnapshot,
 }
 
 impl Tool {
@@ -132,6 +146,7 @@ impl Tool {
             Tool::Push => "push",
             Tool::Freshness => "freshness",
             Tool::Systemd => "systemd",
+            Tool::Rsnapshot => "rsnapshot",
         }
     }
 }
@@ -156,6 +171,9 @@ pub struct Job {
     pub status_file: Option<PathBuf>,
     pub paths: Vec<PathBuf>,
     pub unit: Option<String>,
+    pub borg_security_dir: Option<PathBuf>,
+    pub borgmatic_checks_dir: Option<PathBuf>,
+    pub log_file: Option<PathBuf>,
 }
 
 /// Validated settings of the whole probe.
@@ -296,16 +314,13 @@ impl JobConfig {
             "push" => Tool::Push,
             "freshness" => Tool::Freshness,
             "systemd" => Tool::Systemd,
-            "rsnapshot" => {
-                return Err((
-                    "tool",
-                    "rsnapshot is not supported yet: declare a push job and call `vigie-agent backup-done` after rsnapshot".into(),
-                ))
-            }
+            "rsnapshot" => Tool::Rsnapshot,
             other => {
                 return Err((
                     "tool",
-                    format!("{other:?} is not one of restic, borg, push, freshness, systemd"),
+                    format!(
+                        "{other:?} is not one of restic, borg, push, freshness, systemd, rsnapshot"
+                    ),
                 ))
             }
         };
@@ -360,7 +375,7 @@ impl JobConfig {
                     ));
                 }
             }
-            Tool::Push | Tool::Freshness | Tool::Systemd => {
+            Tool::Push | Tool::Freshness | Tool::Systemd | Tool::Rsnapshot => {
                 refuse(&self.repository, "repository", t)?;
                 if secret.is_some() {
                     return Err(("password_file", format!("not used by tool {t:?}")));
@@ -396,6 +411,24 @@ impl JobConfig {
             }
         } else {
             refuse(&self.unit, "unit", t)?;
+        }
+        if tool == Tool::Borg {
+            for (key, p) in [
+                ("borg_security_dir", &self.borg_security_dir),
+                ("borgmatic_checks_dir", &self.borgmatic_checks_dir),
+            ] {
+                if let Some(p) = p {
+                    absolute(p, key)?;
+                }
+            }
+        } else {
+            refuse(&self.borg_security_dir, "borg_security_dir", t)?;
+            refuse(&self.borgmatic_checks_dir, "borgmatic_checks_dir", t)?;
+        }
+        if tool == Tool::Rsnapshot {
+            absolute(need(&self.log_file, "log_file", t)?, "log_file")?;
+        } else {
+            refuse(&self.log_file, "log_file", t)?;
         }
         if self.destinations.len() > MAX_DESTINATIONS {
             return Err(("destinations", format!("at most {MAX_DESTINATIONS}")));
@@ -437,6 +470,9 @@ impl JobConfig {
             status_file: self.status_file.clone(),
             paths: self.paths.clone(),
             unit: self.unit.clone(),
+            borg_security_dir: self.borg_security_dir.clone(),
+            borgmatic_checks_dir: self.borgmatic_checks_dir.clone(),
+            log_file: self.log_file.clone(),
         })
     }
 }
@@ -501,7 +537,7 @@ mod tests {
         );
         check(
             "[[jobs]]\nname = \"x\"\ntool = \"tar\"\n",
-            Err("probes.backups.jobs[0].tool: \"tar\" is not one of restic, borg, push, freshness, systemd (AG0150)"),
+            Err("probes.backups.jobs[0].tool: \"tar\" is not one of restic, borg, push, freshness, systemd, rsnapshot (AG0150)"),
         );
         check(
             "[[jobs]]\nname = \"x\"\ntool = \"push\"\nexpected_period = \"daily\"\n",

@@ -1,6 +1,8 @@
 //! The backups probe (`backups.jobs`): one `BackupJob` per job declared in `[probes.backups]`, read
 //! from the tool that made it (restic, borg), the service unit that runs it (systemd), the newest
-//! mtime under its paths (freshness) and the records the job pushed with `vigie-agent backup-done`.
+//! mtime under its paths (freshness), the end of rsnapshot's log (rsnapshot), the records the job
+//! pushed with `vigie-agent backup-done`, and the restore tests `vigie-agent backup-verify` recorded
+//! (`verify/`).
 //!
 //! One job failing gives that job's `error` and never fails the probe or another job (DESIGN
 //! decision 19). Secrets stay where the job keeps them: the config names a file or a command, the
@@ -10,14 +12,17 @@
 //! Not here: judging lateness or the number of places (the collector's checks BKP-001..006).
 
 mod borg;
+mod borgstate;
 mod command;
 mod config;
 mod error;
 mod freshness;
 mod push;
 mod restic;
+mod rsnapshot;
 mod systemd;
 mod timefmt;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,8 +166,17 @@ impl Probe for BackupsProbe {
                 probe: PROBE_ID.to_owned(),
                 message: e.to_string(),
             })?;
+        let verify_state = cx.state_dir.clone().or(s.state_read_dir.clone());
+        let mut problems = problems;
         for job in &mut jobs {
             merge_push(job, &records);
+            if let Some(state) = &verify_state {
+                match verify::record::read(state, &job.name, cx.now_ms) {
+                    Ok(Some(r)) => merge_restore_test(job, &r),
+                    Ok(None) => {}
+                    Err(p) => problems.push(sanitize(&p, MAX_MESSAGE_CHARS)),
+                }
+            }
             finish(job, s.jobs.iter().find(|j| j.name == job.name), cx.now_ms);
         }
         Ok(State::Backups(Backups { jobs, problems }))
@@ -243,6 +257,7 @@ async fn collect_job(job: &Job, s: &Settings, cx: &ProbeCx, borg_dir: Option<&Pa
                 }
             }
         }
+        Tool::Rsnapshot => rsnapshot::collect(job, &cx.root, cx.now_ms, &mut out),
         Tool::Push => Ok(()),
     };
     if let Err(e) = res {
@@ -328,7 +343,9 @@ fn merge_push(job: &mut BackupJob, records: &[push::Received]) {
         job.last_restore_test_ms = job.last_restore_test_ms.max(ok.at_ms);
         facts.push("last_restore_test_ms");
     }
-    if let Some(r) = tests.iter().flatten().max_by_key(|r| r.at_ms) {
+    let newest_test = tests.iter().flatten().max_by_key(|r| r.at_ms);
+    let known = job.restore_test.as_ref().map_or(0, |t| t.at_ms);
+    if let Some(r) = newest_test.filter(|r| r.at_ms >= known) {
         job.restore_test = Some(BackupRestoreTest {
             at_ms: r.at_ms,
             ok: r.record.status == push::Status::Ok,
@@ -339,6 +356,25 @@ fn merge_push(job: &mut BackupJob, records: &[push::Received]) {
         facts.push("restore_test");
     }
     add_source(job, "push", INCOMING_DIR, &facts);
+}
+
+/// Folds the `backup-verify` record of a job into its evidence; the newer of it and a pushed
+/// restore-test record is the job's `restore_test`.
+fn merge_restore_test(job: &mut BackupJob, r: &verify::RestoreTestRecord) {
+    let mut facts = Vec::new();
+    let last_ok = if r.ok { r.at_ms } else { r.last_ok_ms };
+    if last_ok > job.last_restore_test_ms {
+        job.last_restore_test_ms = last_ok;
+        facts.push("last_restore_test_ms");
+    }
+    if job.restore_test.as_ref().is_none_or(|t| r.at_ms >= t.at_ms) {
+        job.restore_test = Some(r.to_wire());
+        facts.push("restore_test");
+    }
+    if !facts.is_empty() {
+        let locator = format!("{}/{}.json", verify::RESTORE_TESTS_DIR, job.name);
+        add_source(job, "file", &locator, &facts);
+    }
 }
 
 /// Outcome, destinations and bounds, once every source is in.

@@ -259,7 +259,7 @@ pub fn parse_status(text: &str) -> Option<StatusLine> {
     })
 }
 
-fn env(job: &Job) -> Vec<(String, String)> {
+pub(super) fn env(job: &Job) -> Vec<(String, String)> {
     match &job.secret {
         Some(Secret::File(f)) => vec![("RESTIC_PASSWORD_FILE".into(), f.display().to_string())],
         Some(Secret::Command(argv)) => vec![("RESTIC_PASSWORD_COMMAND".into(), argv.join(" "))],
@@ -563,6 +563,9 @@ mod tests {
             status_file: None,
             paths: Vec::new(),
             unit: None,
+            borg_security_dir: None,
+            borgmatic_checks_dir: None,
+            log_file: None,
         }
     }
 

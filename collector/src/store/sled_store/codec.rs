@@ -10,6 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::store::ContractorPolicyRecord;
 use crate::store::{
     AuditRecord, FindingRecord, HostRecord, KeyEvent, LatestDomain, Org, PingJob, SecurityEvent,
     StoreError, StoredReport, TokenRecord,
@@ -93,7 +94,8 @@ json_record!(
     FindingRecord,
     SecurityEvent,
     AuditRecord,
-    PingJob
+    PingJob,
+    ContractorPolicyRecord
 );
 
 /// A key stored as a value (report index → reports key, public key → host id).

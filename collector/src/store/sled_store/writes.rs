@@ -486,3 +486,28 @@ pub(super) fn record_ping(
     inner.ping_jobs.put(&key, &job)?;
     Ok(Some(job))
 }
+
+/// The tree of contractor policies (org → record), opened on demand like the archive's trees.
+fn contractor_policies(inner: &Inner) -> Result<super::Table, StoreError> {
+    Ok(super::Table {
+        name: "contractor_policies",
+        tree: inner.db.open_tree("contractor_policies")?,
+    })
+}
+
+pub(super) fn set_contractor_policy(
+    inner: &Inner,
+    policy: &crate::store::ContractorPolicyRecord,
+) -> Result<(), StoreError> {
+    if !inner.orgs.tree.contains_key(policy.org.as_bytes())? {
+        return Err(StoreError::NoSuchOrg(policy.org.clone()));
+    }
+    contractor_policies(inner)?.put(policy.org.as_bytes(), policy)
+}
+
+pub(super) fn contractor_policy(
+    inner: &Inner,
+    org: &str,
+) -> Result<Option<crate::store::ContractorPolicyRecord>, StoreError> {
+    contractor_policies(inner)?.get(org.as_bytes())
+}

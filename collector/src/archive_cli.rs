@@ -1,0 +1,260 @@
+//! The `waiver` and `snapshot` subcommands of `vigie-collector`: argument parsing and file I/O only;
+//! the work is done by `archive_admin` (through the admin socket or on the data directory) and, for
+//! `snapshot verify`, offline by `snapshot::verify`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Subcommand, ValueEnum};
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use vigie_collector::admin::{self, Request};
+use vigie_collector::archive_admin::Exported;
+use vigie_collector::clock::SystemClock;
+use vigie_collector::datadir;
+use vigie_collector::snapshot::{self, minisign};
+use vigie_collector::store::sled_store::SledStore;
+
+#[derive(Subcommand, Debug)]
+pub enum WaiverCommand {
+    /// Accepts a failing check for a while, with a reason and an owner.
+    Add {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        check: String,
+        /// One host (its id); every host of the organisation when absent.
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        owner: String,
+        /// YYYY-MM-DD (to the end of that day, Europe/Paris) or an RFC 3339 time.
+        #[arg(long)]
+        until: String,
+    },
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+    Revoke {
+        #[arg(long)]
+        data_dir: PathBuf,
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Html,
+    Pdf,
+    Csv,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    /// Creates, signs and stores the organisation's next snapshot; prints only its id.
+    Create {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+    /// Writes the signed document to OUT and its signature to OUT.minisig.
+    Export {
+        #[arg(long)]
+        data_dir: PathBuf,
+        id: String,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Prints the snapshot public key in minisign format.
+    Pubkey {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Verifies an exported snapshot offline: signature, structure, chain, agent signatures.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        pubkey: PathBuf,
+        #[arg(long)]
+        previous: Option<PathBuf>,
+    },
+    /// Better, worse, new hosts, gone hosts, changed keys: two snapshot ids, or two exported files.
+    Diff {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        a: String,
+        b: String,
+    },
+}
+
+/// Runs a request through the socket or on the data directory; returns its output.
+async fn call(data_dir: &Path, req: Request) -> Result<String> {
+    let socket = data_dir.join(datadir::ADMIN_SOCKET);
+    let reply = match admin::call_socket(&socket, &req).await? {
+        Some(reply) => reply,
+        None => {
+            let settings = datadir::load_settings(data_dir)?;
+            let store = SledStore::open(
+                &data_dir.join(datadir::STORE_DIR),
+                settings.cache_capacity_bytes,
+            )
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+            let actor = format!("uid:{}", super::uid());
+            match admin::execute(&store, &SystemClock, settings.profile, &actor, req).await {
+                Ok(output) => admin::Reply { ok: true, output },
+                Err(e) => admin::Reply {
+                    ok: false,
+                    output: e.to_string(),
+                },
+            }
+        }
+    };
+    if !reply.ok {
+        bail!("{}", reply.output);
+    }
+    Ok(reply.output)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn minisig_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".minisig");
+    PathBuf::from(name)
+}
+
+pub async fn waiver(command: WaiverCommand) -> Result<()> {
+    let (data_dir, req) = match command {
+        WaiverCommand::Add {
+            data_dir,
+            org,
+            check,
+            host,
+            reason,
+            owner,
+            until,
+        } => {
+            let until_ms = vigie_collector::waiver::parse_until(&until)?;
+            let req = Request::WaiverAdd {
+                org,
+                check,
+                host,
+                reason,
+                owner,
+                until_ms,
+            };
+            (data_dir, req)
+        }
+        WaiverCommand::List { data_dir, org } => (data_dir, Request::WaiverList { org }),
+        WaiverCommand::Revoke {
+            data_dir,
+            id,
+            reason,
+        } => (data_dir, Request::WaiverRevoke { id, reason }),
+    };
+    print!("{}", call(&data_dir, req).await?);
+    Ok(())
+}
+
+pub async fn snapshot(command: SnapshotCommand) -> Result<()> {
+    match command {
+        SnapshotCommand::Create {
+            data_dir,
+            org,
+            profile,
+        } => {
+            let absolute = std::fs::canonicalize(&data_dir)
+                .with_context(|| format!("data directory {}", data_dir.display()))?;
+            let req = Request::SnapshotCreate {
+                org,
+                profile,
+                data_dir: absolute.to_string_lossy().into_owned(),
+            };
+            print!("{}", call(&data_dir, req).await?);
+        }
+        SnapshotCommand::List { data_dir, org } => {
+            print!("{}", call(&data_dir, Request::SnapshotList { org }).await?);
+        }
+        SnapshotCommand::Export {
+            data_dir,
+            id,
+            format,
+            out,
+        } => {
+            if format != ExportFormat::Json {
+                bail!("only --format json is implemented so far (HTML, PDF and CSV come later)");
+            }
+            let text = call(&data_dir, Request::SnapshotExport { id }).await?;
+            let exported: Exported =
+                serde_json::from_str(&text).context("reading the exported snapshot")?;
+            std::fs::write(&out, exported.document.as_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
+            let sig = minisig_path(&out);
+            std::fs::write(&sig, exported.minisig.as_bytes())
+                .with_context(|| format!("writing {}", sig.display()))?;
+        }
+        SnapshotCommand::Pubkey { data_dir } => {
+            let path = data_dir.join(datadir::SNAPSHOT_PUB);
+            let pem = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
+                anyhow::anyhow!("{}: not an Ed25519 public key: {e}", path.display())
+            })?;
+            print!("{}", minisign::public_key_file(&key));
+        }
+        SnapshotCommand::Verify {
+            file,
+            pubkey,
+            previous,
+        } => {
+            let document = read(&file)?;
+            let sig_path = minisig_path(&file);
+            let minisig = String::from_utf8(read(&sig_path)?)
+                .with_context(|| format!("{} is not text", sig_path.display()))?;
+            let public = String::from_utf8(read(&pubkey)?)
+                .with_context(|| format!("{} is not text", pubkey.display()))?;
+            let previous = previous.as_deref().map(read).transpose()?;
+            let verified =
+                snapshot::verify::verify(&document, &minisig, &public, previous.as_deref())
+                    .with_context(|| format!("{} does not verify", file.display()))?;
+            print!("{}", verified.render());
+        }
+        SnapshotCommand::Diff { data_dir, a, b } => {
+            let (pa, pb) = (Path::new(&a), Path::new(&b));
+            let out = if pa.is_file() && pb.is_file() {
+                let da = snapshot::verify::parse_canonical(&read(pa)?)?;
+                let db = snapshot::verify::parse_canonical(&read(pb)?)?;
+                snapshot::diff::diff(&da, &db)?
+            } else {
+                let Some(data_dir) = data_dir else {
+                    bail!("give --data-dir to diff stored snapshots by id, or two exported files");
+                };
+                call(&data_dir, Request::SnapshotDiff { a, b }).await?
+            };
+            print!("{out}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Waivers and snapshots in sled: two trees opened on demand (`waivers`: id → record;
+//! `snapshots`: org 0x00 seq(BE) → record), so the rest of the store's layout is untouched.
+//! Writes run on the committer thread like every other write.
+
+use super::codec::{id_prefix, key_name, with_u64, Record};
+use super::{Inner, Table};
+use crate::store::{SnapshotRecord, StoreError, WaiverRecord, WaiverRevocation};
+
+macro_rules! json_payload {
+    ($($t:ty),*) => {$(
+        impl Record for $t {
+            fn to_payload(&self) -> Result<Vec<u8>, String> {
+                serde_json::to_vec(self).map_err(|e| e.to_string())
+            }
+            fn from_payload(payload: &[u8]) -> Result<Self, String> {
+                serde_json::from_slice(payload).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+json_payload!(WaiverRecord, SnapshotRecord);
+
+pub(super) fn waivers_table(inner: &Inner) -> Result<Table, StoreError> {
+    Ok(Table {
+        name: "waivers",
+        tree: inner.db.open_tree("waivers")?,
+    })
+}
+
+pub(super) fn snapshots_table(inner: &Inner) -> Result<Table, StoreError> {
+    Ok(Table {
+        name: "snapshots",
+        tree: inner.db.open_tree("snapshots")?,
+    })
+}
+
+pub(super) fn add_waiver(inner: &Inner, waiver: &WaiverRecord) -> Result<(), StoreError> {
+    if !inner.orgs.tree.contains_key(waiver.org.as_bytes())? {
+        return Err(StoreError::NoSuchOrg(waiver.org.clone()));
+    }
+    let table = waivers_table(inner)?;
+    if table.tree.contains_key(waiver.id.as_bytes())? {
+        return Err(StoreError::Corrupt {
+            key: key_name(table.name, waiver.id.as_bytes()),
+            reason: "a waiver with this id already exists".into(),
+        });
+    }
+    table.put(waiver.id.as_bytes(), waiver)
+}
+
+pub(super) fn waivers(inner: &Inner, org: &str) -> Result<Vec<WaiverRecord>, StoreError> {
+    let all: Vec<WaiverRecord> = waivers_table(inner)?.scan(&[])?;
+    Ok(all.into_iter().filter(|w| w.org == org).collect())
+}
+
+pub(super) fn revoke_waiver(
+    inner: &Inner,
+    id: &str,
+    revocation: WaiverRevocation,
+) -> Result<WaiverRecord, StoreError> {
+    let table = waivers_table(inner)?;
+    let Some(mut waiver) = table.get::<WaiverRecord>(id.as_bytes())? else {
+        return Err(StoreError::NoSuchWaiver(id.to_owned()));
+    };
+    if waiver.revoked.is_some() {
+        return Err(StoreError::NoSuchWaiver(id.to_owned()));
+    }
+    waiver.revoked = Some(revocation);
+    table.put(id.as_bytes(), &waiver)?;
+    Ok(waiver)
+}
+
+pub(super) fn add_snapshot(inner: &Inner, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
+    if !inner.orgs.tree.contains_key(snapshot.org.as_bytes())? {
+        return Err(StoreError::NoSuchOrg(snapshot.org.clone()));
+    }
+    let table = snapshots_table(inner)?;
+    let prefix = id_prefix(&snapshot.org);
+    let expected = table.last_u64(&prefix)?.unwrap_or(0).saturating_add(1);
+    if snapshot.seq != expected {
+        return Err(StoreError::SnapshotOutOfOrder {
+            org: snapshot.org.clone(),
+            seq: snapshot.seq,
+            expected,
+        });
+    }
+    table.put(&with_u64(prefix, snapshot.seq), snapshot)
+}
+
+pub(super) fn snapshots(inner: &Inner, org: &str) -> Result<Vec<SnapshotRecord>, StoreError> {
+    let all: Vec<SnapshotRecord> = snapshots_table(inner)?.scan(&id_prefix(org))?;
+    Ok(all.into_iter().filter(|s| s.org == org).collect())
+}
+
+pub(super) fn snapshot(inner: &Inner, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
+    let Some((org, seq)) = SnapshotRecord::parse_id(id) else {
+        return Ok(None);
+    };
+    let record: Option<SnapshotRecord> =
+        snapshots_table(inner)?.get(&with_u64(id_prefix(org), seq))?;
+    Ok(record.filter(|s| s.org == org && s.seq == seq))
+}
