@@ -2,6 +2,7 @@
 //! state and findings, and the admin commands. `main.rs` only parses the command line.
 
 pub mod admin;
+pub mod alerts;
 pub mod archive_admin;
 pub mod clock;
 pub mod config;
