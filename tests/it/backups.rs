@@ -466,3 +466,285 @@ fn restic_and_borg_jobs_work_as_an_unprivileged_user_with_cap_dac_read_search() 
     assert_eq!(int(&job(&jobs, "borg")["restorePoints"]), 3);
     assert_eq!(int(&job(&jobs, "restic")["restorePoints"]), 2);
 }
+
+#[test]
+fn borg_keyfile_repository_needs_the_users_keys_dir_and_the_security_dir_dates_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = make_repos(tmp.path());
+    // A keyfile repository: its key lives in the backup user's home, not in the repository.
+    let home = r.dir.join("borg-home");
+    let keyfile = r.dir.join("borg-keyfile");
+    ok(tool("borg", &r.pw, &home)
+        .args(["init", "-e", "keyfile-blake2"])
+        .arg(&keyfile));
+    ok(tool("borg", &r.pw, &home)
+        .arg("create")
+        .arg(format!("{}::jeudi", keyfile.display()))
+        .arg(r.dir.join("src")));
+    let keys = home.join(".config/borg/keys");
+    let security = home.join(".config/borg/security");
+    let missing_keys = r.dir.join("no-such-keys-dir");
+    let wrong = r.dir.join("wrong.pw");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let borg_with = |name: &str, repo: &Path, pw: &Path, extra: &str| {
+        format!(
+            "[[probes.backups.jobs]]\nname = \"{name}\"\ntool = \"borg\"\nrepository = \"{}\"\npassword_file = \"{}\"\n{extra}",
+            repo.display(),
+            pw.display()
+        )
+    };
+    let sec = format!("borg_security_dir = \"{}\"\n", security.display());
+    let cfg = config(
+        &r.dir,
+        &[
+            borg_with(
+                "keyfile",
+                &keyfile,
+                &r.pw,
+                &format!("borg_keys_dir = \"{}\"\n{sec}", keys.display()),
+            ),
+            borg_with("keyfile-no-keys-dir", &keyfile, &r.pw, ""),
+            borg_with(
+                "keyfile-missing-keys-dir",
+                &keyfile,
+                &r.pw,
+                &format!("borg_keys_dir = \"{}\"\n", missing_keys.display()),
+            ),
+            borg_with("repokey-wrong-pw", &r.borg, &wrong, &sec),
+        ]
+        .concat(),
+    );
+    let (jobs, _, text) = check(&cfg, None);
+    assert!(!text.contains(PASSWORD), "a secret leaked");
+
+    let j = job(&jobs, "keyfile");
+    assert!(j.get("error").is_none(), "{j}");
+    assert_eq!(j["encryptionMode"], "keyfile-blake2");
+    assert_eq!(int(&j["restorePoints"]), 1);
+    assert_eq!(j["lastSnapshotId"], "jeudi");
+    // The security directory's manifest-timestamp: the create just made.
+    let written = int(&j["lastRepositoryWriteMs"]);
+    assert_recent(written);
+    assert!(
+        (written - int(&j["lastSuccessMs"])).abs() < 60_000,
+        "{written} vs {j}"
+    );
+
+    // Without the keys directory borg looks in its own (private) home and finds no key: said so.
+    let j = job(&jobs, "keyfile-no-keys-dir");
+    assert_eq!(j["error"]["code"], "AG0212", "{j}");
+    let msg = j["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("set borg_keys_dir"), "{msg}");
+    // A declared keys directory that does not exist is refused before borg would create it.
+    let j = job(&jobs, "keyfile-missing-keys-dir");
+    assert_eq!(j["error"]["code"], "AG0208", "{j}");
+    assert!(!missing_keys.exists(), "borg created the keys directory");
+
+    // Wrong password: no archive can be read, but the security directory (found by the
+    // repository's location) still dates the last write, without any secret.
+    let j = job(&jobs, "repokey-wrong-pw");
+    assert_eq!(j["error"]["code"], "AG0202", "{j}");
+    assert_recent(int(&j["lastRepositoryWriteMs"]));
+    let sources = j["sources"].to_string();
+    assert!(
+        sources.contains("lastRepositoryWriteMs") || sources.contains("last_repository_write_ms"),
+        "{sources}"
+    );
+}
+
+/// The example configuration documents every kind of job commented out: uncommented, each must be
+/// a valid job, so that the documentation cannot drift from the parser.
+#[test]
+fn example_backup_jobs_are_valid_once_uncommented() {
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/agent.toml.example"),
+    )
+    .unwrap();
+    let section = &example[example.find("[probes.backups]").unwrap()..];
+    let text: String = section
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '[') => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("agent.toml");
+    std::fs::write(&path, &text).unwrap();
+    let cfg = vigie_agent::config::AgentConfig::load(Some(&path)).unwrap();
+    vigie_agent::probe::all_probes(&cfg.probes).unwrap();
+    let tools: std::collections::BTreeSet<&str> = cfg
+        .probes
+        .backups
+        .jobs
+        .iter()
+        .map(|j| j.tool.as_str())
+        .collect();
+    assert_eq!(
+        tools.into_iter().collect::<Vec<_>>(),
+        [
+            "borg",
+            "freshness",
+            "pbs",
+            "push",
+            "restic",
+            "rsnapshot",
+            "systemd",
+            "vzdump"
+        ],
+        "{text}"
+    );
+}
+
+#[test]
+fn damaged_restic_repositories_are_said_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = make_repos(tmp.path());
+    // One of the two snapshot files damaged: restic lists the other and exits 0; the job says
+    // a restore point is unreadable.
+    let damaged = r.dir.join("restic-damaged");
+    copy_tree(&r.restic, &damaged);
+    let snap = std::fs::read_dir(damaged.join("snapshots"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&snap).unwrap();
+    for b in bytes.iter_mut().skip(20).take(40) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&snap, bytes).unwrap();
+    // The config file damaged: restic 0.14 cannot open the repository at all.
+    let broken = r.dir.join("restic-broken-config");
+    copy_tree(&r.restic, &broken);
+    std::fs::write(broken.join("config"), "junk\n").unwrap();
+    let cfg = config(
+        &r.dir,
+        &[
+            restic_job("damaged-snapshot", &damaged, &r.pw, ""),
+            restic_job("damaged-config", &broken, &r.pw, ""),
+        ]
+        .concat(),
+    );
+    let (jobs, _, _) = check(&cfg, None);
+    let j = job(&jobs, "damaged-snapshot");
+    assert!(j.get("error").is_none(), "{j}");
+    assert_eq!(int(&j["restorePoints"]), 1);
+    let p = j["problems"][0].as_str().unwrap();
+    assert!(
+        p.starts_with("restic could not read a snapshot (repository damaged? run `restic check`)"),
+        "{p}"
+    );
+    let j = job(&jobs, "damaged-config");
+    assert_eq!(j["error"]["code"], "AG0213", "{j}");
+    let msg = j["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("is damaged, run `restic check`: panic:"),
+        "{msg}"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// `check --json` on a Proxmox VE task directory laid out as PVE writes it (recorded vzdump logs,
+/// UPIDs dated relative to now), then `vigie-collector evaluate`: a partial vzdump is a failed run
+/// naming the guest that failed, and a vzdump in `active` is a run in progress.
+#[test]
+fn proxmox_vzdump_task_logs_are_judged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tasks = tmp.path().join("pve-tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/src/probe/backups/fixtures/proxmox");
+    let now = now_ms() / 1000;
+    let upid = |pid: u32, start: i64| {
+        format!("UPID:pve1:{pid:08X}:03C4D2E5:{start:08X}:vzdump::root@pam:")
+    };
+    let put_log = |u: &str, fixture: &str| {
+        let start_hex = u.split(':').nth(4).unwrap();
+        let sub = tasks.join(&start_hex[7..]);
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(fixtures.join(fixture), sub.join(u)).unwrap();
+    };
+    let ok = upid(0x1c07, now - 25 * 3600);
+    let partial = upid(0x2d44, now - 3600);
+    put_log(&ok, "pve-vzdump-ok.log");
+    put_log(&partial, "pve-vzdump-partial.log");
+    std::fs::write(
+        tasks.join("index"),
+        format!(
+            "{ok} {:08X} OK\n{partial} {:08X} job errors\n",
+            now - 25 * 3600 + 758,
+            now - 3600 + 849
+        ),
+    )
+    .unwrap();
+    let cfg = config(
+        tmp.path(),
+        &format!(
+            "[[probes.backups.jobs]]\nname = \"pve\"\ntool = \"vzdump\"\ntask_dir = \"{}\"\nexpected_period = \"1d\"\n",
+            tasks.display()
+        ),
+    );
+    let (jobs, _, json) = check(&cfg, None);
+    let j = job(&jobs, "pve");
+    assert!(j.get("error").is_none(), "{j}");
+    assert_eq!(j["lastOutcome"], "FAILURE", "{j}");
+    assert_eq!(int(&j["lastSuccessMs"]), (now - 25 * 3600 + 758) * 1000);
+    assert_eq!(
+        j["lastFailureMessage"],
+        "job errors (1 of 3 guest(s) failed): Backup of VM 101 failed - VM 101 qmp command 'backup' failed - got timeout"
+    );
+    let evidence = tmp.path().join("ev.json");
+    std::fs::write(&evidence, &json).unwrap();
+    let out = ok_cmd(&evidence);
+    let findings: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let detail = |id: &str| {
+        let f = findings.iter().find(|f| f["check_id"] == id).unwrap();
+        format!(
+            "{}: {}",
+            f["outcome"].as_str().unwrap(),
+            f["detail"].as_str().unwrap()
+        )
+    };
+    assert!(
+        detail("BKP-001").starts_with("fail: « pve » : en panne : dernier passage en échec"),
+        "{}",
+        detail("BKP-001")
+    );
+    assert!(
+        detail("BKP-002").contains("Backup of VM 101 failed"),
+        "{}",
+        detail("BKP-002")
+    );
+
+    // The next night's run is in progress: listed in `active` with no end.
+    let running = upid(0x3e90, now - 300);
+    std::fs::write(tasks.join("active"), format!("{running}\n")).unwrap();
+    let (jobs, _, _) = check(&cfg, None);
+    let j = job(&jobs, "pve");
+    assert_eq!(j["running"], true, "{j}");
+    assert_eq!(j["lastOutcome"], "RUNNING", "{j}");
+    assert_eq!(int(&j["lastStartMs"]), (now - 300) * 1000);
+}
+
+/// `vigie-collector evaluate --format json` on an evidence file.
+fn ok_cmd(evidence: &Path) -> String {
+    ok(Command::new(bin("vigie-collector"))
+        .arg("evaluate")
+        .arg("--evidence")
+        .arg(evidence)
+        .args(["--format", "json"]))
+}

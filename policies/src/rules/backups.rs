@@ -143,11 +143,19 @@ impl BackupsRule {
         }
         aggregate(&s.jobs, |job| {
             if let Some(e) = &job.error {
-                return JobVerdict::Error(format!(
+                let unreadable = format!(
                     "illisible : {} : {}",
                     host_text(&e.code),
                     host_text(&e.message)
-                ));
+                );
+                // A repository nobody wrote for longer than period + grace had no backup either,
+                // even when the agent cannot read it (borg's security directory needs no secret).
+                if let BackupsRule::LastSuccess(switch) = self {
+                    if let Some(down) = switch.not_written(job, now_ms) {
+                        return JobVerdict::Fail(None, format!("{down} ; {unreadable}"));
+                    }
+                }
+                return JobVerdict::Error(unreadable);
             }
             match self {
                 BackupsRule::LastSuccess(switch) => switch.judge_job(job, now_ms),
@@ -246,6 +254,26 @@ impl Switch {
             SwitchState::Up,
             format!("à jour : dernière réussite il y a {ago} ({schedule})"),
         )
+    }
+
+    /// Down when the repository's last write (`last_repository_write_ms`, borg's security
+    /// directory) is older than period + grace. Only ever a failure: a recent write may be a prune
+    /// or an interrupted run, never proof of a success.
+    fn not_written(&self, job: &BackupJob, now_ms: i64) -> Option<String> {
+        let written = job.last_repository_write_ms.min(now_ms);
+        if written <= 0 {
+            return None;
+        }
+        let (period, grace) = self.period_and_grace(job);
+        let age = now_ms.saturating_sub(written);
+        (age > period.saturating_add(grace)).then(|| {
+            format!(
+                "en panne : dépôt non modifié depuis {} (période {}, grâce {})",
+                duration_fr(age),
+                duration_fr(period),
+                duration_fr(grace)
+            )
+        })
     }
 
     /// Down fails at the check's severity; late passes with its own wording: the checklist's bound

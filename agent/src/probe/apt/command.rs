@@ -1,14 +1,11 @@
-//! Runs `apt-get -s dist-upgrade` the one safe way: `LC_ALL=C`, `LANGUAGE` and `APT_CONFIG`
-//! removed, stdin closed, no lock taken, no cache written, output bounded, killed on timeout.
-//! Not here: understanding the output (`parse.rs`).
+//! Runs `apt-get -s dist-upgrade` through the shared runner (`probe/command.rs`: `LC_ALL=C`, stdin
+//! closed, output bounded, killed on timeout) with `LANGUAGE` and `APT_CONFIG` removed, no lock taken
+//! and no cache written. Not here: understanding the output (`parse.rs`).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
-
+use crate::probe::command::{RunError, Tool};
 use crate::probe::ProbeError;
 
 /// A real host prints about 200 bytes per pending package; 32 MiB is far beyond any of them.
@@ -61,59 +58,27 @@ pub async fn simulate(
     timeout: Duration,
 ) -> Result<Simulation, ProbeError> {
     let tool = "apt-get".to_owned();
-    let mut child = Command::new(apt_get)
+    let out = Tool::new(apt_get)
         .args(args(root, live))
-        .env("LC_ALL", "C")
         .env_remove("LANGUAGE")
         .env_remove("APT_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => ProbeError::AptGetMissing {
-                path: apt_get.to_path_buf(),
+        .max_stdout(MAX_STDOUT_BYTES)
+        .max_stderr(MAX_STDERR_BYTES)
+        .run(timeout)
+        .await
+        .map_err(|e| match e {
+            RunError::NotFound { path } => ProbeError::AptGetMissing { path },
+            RunError::Timeout { after, .. } => ProbeError::ToolTimeout {
+                tool: tool.clone(),
+                secs: after.as_secs(),
             },
-            _ => ProbeError::Spawn {
+            RunError::Spawn { source, .. } | RunError::Wait { source, .. } => ProbeError::Spawn {
                 tool: tool.clone(),
                 source,
             },
         })?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let read_out = async {
-        let mut buf = Vec::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.take(MAX_STDOUT_BYTES).read_to_end(&mut buf).await;
-            // Drain the rest so that apt-get is never blocked on a full pipe.
-            let _ = tokio::io::copy(out, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let read_err = async {
-        let mut buf = Vec::new();
-        if let Some(err) = stderr.as_mut() {
-            let _ = err.take(MAX_STDERR_BYTES).read_to_end(&mut buf).await;
-            let _ = tokio::io::copy(err, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let all = async { tokio::join!(read_out, read_err, child.wait()) };
-    let Ok((out, err, status)) = tokio::time::timeout(timeout, all).await else {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-        return Err(ProbeError::ToolTimeout {
-            tool,
-            secs: timeout.as_secs(),
-        });
-    };
-    let status = status.map_err(|source| ProbeError::Spawn {
-        tool: tool.clone(),
-        source,
-    })?;
-    let diagnostics = diagnostics(&String::from_utf8_lossy(&err));
-    if !status.success() {
+    let diagnostics = diagnostics(&out.stderr_text());
+    if !out.status.success() {
         let stderr = if diagnostics.is_empty() {
             "no diagnostic on stderr".to_owned()
         } else {
@@ -121,12 +86,12 @@ pub async fn simulate(
         };
         return Err(ProbeError::ToolFailed {
             tool,
-            status: status.to_string(),
+            status: out.status.to_string(),
             stderr,
         });
     }
     Ok(Simulation {
-        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         diagnostics,
     })
 }

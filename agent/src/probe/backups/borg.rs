@@ -17,7 +17,8 @@ use vigie_proto::v1::BackupJob;
 
 use super::command::{self, Output};
 use super::config::{Job, Secret, Settings};
-use super::{borgstate, redact, restic::stderr_excerpt, sanitize, timefmt, JobError};
+use super::toolout::{self, stderr_excerpt, version_word, Points};
+use super::{borgstate, redact, sanitize, timefmt, JobError};
 
 #[derive(Debug, Deserialize)]
 struct RawRepo {
@@ -84,30 +85,22 @@ fn is_checkpoint(name: &str) -> bool {
 pub fn parse(out: &[u8], offset_secs: i64) -> Result<Repo, String> {
     let raw: RawRepo =
         serde_json::from_slice(out).map_err(|e| format!("not a borg --json document: {e}"))?;
-    let mut repo = Repo {
-        mode: sanitize(&raw.encryption.map(|e| e.mode).unwrap_or_default(), 64),
-        ..Repo::default()
-    };
+    let mut points: Points<Archive> = Points::default();
     for a in raw.archives {
         if is_checkpoint(&a.name) {
             continue;
         }
         let Some(start_ms) = timefmt::naive_ms(&a.start, offset_secs) else {
-            if repo.problems.len() < 5 {
-                repo.problems.push(format!(
+            points.undated(|| {
+                format!(
                     "archive {}: start {:?} is not a borg date",
                     sanitize(&a.name, 64),
                     sanitize(&a.start, 64)
-                ));
-            }
+                )
+            });
             continue;
         };
-        repo.count += 1;
-        if repo.newest.as_ref().is_some_and(|n| n.start_ms > start_ms) {
-            // Equal times: the later entry wins, as the tools list in creation order.
-            continue;
-        }
-        repo.newest = Some(Archive {
+        points.add(start_ms, || Archive {
             name: sanitize(&a.name, 128),
             start_ms,
             end_ms: a
@@ -122,7 +115,12 @@ pub fn parse(out: &[u8], offset_secs: i64) -> Result<Repo, String> {
             files: a.stats.as_ref().and_then(|s| s.nfiles),
         });
     }
-    Ok(repo)
+    Ok(Repo {
+        count: points.count,
+        newest: points.newest.map(|(_, a)| a),
+        mode: sanitize(&raw.encryption.map(|e| e.mode).unwrap_or_default(), 64),
+        problems: points.problems,
+    })
 }
 
 /// borg's encryption modes: `none` and `authenticated*` protect integrity only.
@@ -135,15 +133,6 @@ pub fn encryption(mode: &str) -> Encryption {
     }
 }
 
-/// `borg --version` → `1.2.4`.
-pub fn parse_version(out: &str) -> Option<String> {
-    let v = out.split_whitespace().nth(1)?;
-    let ok = v.len() <= 32
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
-    ok.then(|| v.to_owned())
-}
-
 /// Why a borg command failed. borg's messages are not localized; legacy exit codes (0 ok, 1
 /// warning, 2 error) say little, so stderr decides; borg 1.4's modern codes (only with
 /// `BORG_EXIT_CODES=modern`) are understood too.
@@ -151,7 +140,21 @@ pub fn classify(job: &Job, out: &Output) -> JobError {
     let repository = redact(job.repository.as_deref().unwrap_or_default());
     let name = job.name.clone();
     let err = out.stderr.as_str();
-    if err.contains("previously unknown unencrypted repository") {
+    if let Some(rest) = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("No key file for repository "))
+    {
+        // `No key file for repository REPO found in DIR.`
+        let keys_dir = rest
+            .rsplit_once(" found in ")
+            .map(|(_, d)| d.trim_end_matches('.'))
+            .unwrap_or_default();
+        JobError::KeyFileMissing {
+            job: name,
+            repository,
+            keys_dir: std::path::PathBuf::from(sanitize(keys_dir, 256)),
+        }
+    } else if err.contains("previously unknown unencrypted repository") {
         JobError::Unencrypted {
             job: name,
             repository,
@@ -169,6 +172,13 @@ pub fn classify(job: &Job, out: &Output) -> JobError {
         JobError::RepositoryMissing {
             job: name,
             repository,
+        }
+    } else if let Some(detail) = toolout::damage(err, DAMAGE, job.repository.as_deref()) {
+        JobError::Damaged {
+            job: name,
+            tool: "borg",
+            repository,
+            detail,
         }
     } else if err.contains("Failed to create/acquire the lock") {
         JobError::Locked {
@@ -190,7 +200,10 @@ fn quote(word: &str) -> String {
     format!("'{word}'")
 }
 
-pub(super) fn env(job: &Job, base_dir: &Path) -> Vec<(String, String)> {
+/// borg's environment for `job`: its private home, refusals instead of prompts, the passphrase
+/// source and, for keyfile repositories, the backup user's keys directory. That directory must
+/// exist: borg creates a missing `BORG_KEYS_DIR`, which would be a write outside the agent's state.
+pub(super) fn env(job: &Job, base_dir: &Path) -> Result<Vec<(String, String)>, JobError> {
     let base = base_dir.display().to_string();
     let mut env: Vec<(String, String)> = vec![
         ("BORG_BASE_DIR".into(), base.clone()),
@@ -213,8 +226,38 @@ pub(super) fn env(job: &Job, base_dir: &Path) -> Vec<(String, String)> {
         )),
         None => {}
     }
-    env
+    if let Some(keys) = &job.borg_keys_dir {
+        match std::fs::metadata(keys) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(JobError::Read {
+                    job: job.name.clone(),
+                    path: keys.clone(),
+                    source: std::io::Error::other("borg_keys_dir is not a directory"),
+                })
+            }
+            Err(source) => {
+                return Err(JobError::Read {
+                    job: job.name.clone(),
+                    path: keys.clone(),
+                    source,
+                })
+            }
+        }
+        env.push(("BORG_KEYS_DIR".into(), keys.display().to_string()));
+    }
+    Ok(env)
 }
+
+/// What borg says of a repository it cannot trust (segments, index, config or manifest damaged).
+const DAMAGE: &[&str] = &[
+    "Inconsistency detected",
+    "IntegrityError",
+    "Data integrity error",
+    "MissingSectionHeaderError",
+    "ObjectNotFound",
+    "Segment entry checksum mismatch",
+];
 
 /// A repository written this long after its newest archive without a new one is worth a word.
 const LATE_WRITE_MS: i64 = 6 * 3600 * 1000;
@@ -243,7 +286,17 @@ fn read_state(job: &Job, id: &str, newest_start: Option<i64>, out: &mut BackupJo
         super::add_source(out, "file", &dir.display().to_string(), &facts);
     }
     if let Some(dir) = &job.borg_security_dir {
-        match (borgstate::manifest_timestamp(dir, id), newest_start) {
+        let written = borgstate::manifest_timestamp(dir, id);
+        if let Some(m) = written {
+            out.last_repository_write_ms = m;
+            super::add_source(
+                out,
+                "file",
+                &security_locator(dir),
+                &["last_repository_write_ms"],
+            );
+        }
+        match (written, newest_start) {
             (None, _) => out.problems.push(format!(
                 "no manifest-timestamp for repository {id} in {}: borg_security_dir is not the backup user's",
                 sanitize(&dir.display().to_string(), 200)
@@ -262,8 +315,37 @@ fn read_state(job: &Job, id: &str, newest_start: Option<i64>, out: &mut BackupJo
     }
 }
 
-/// Fills `out` for a borg job; `base_dir` is borg's private home for this run.
+fn security_locator(dir: &Path) -> String {
+    format!("{}/<repository id>/manifest-timestamp", dir.display())
+}
+
+/// Fills `out` for a borg job; `base_dir` is borg's private home for this run. Whatever borg says,
+/// the security directory (when declared) dates the repository's last write without the
+/// passphrase: found by the repository id when borg answered, else by its `location`.
 pub async fn collect(
+    job: &Job,
+    s: &Settings,
+    base_dir: &Path,
+    now_ms: i64,
+    out: &mut BackupJob,
+) -> Result<(), JobError> {
+    let res = collect_repository(job, s, base_dir, now_ms, out).await;
+    if let (Some(dir), 0) = (&job.borg_security_dir, out.last_repository_write_ms) {
+        let repo = job.repository.as_deref().unwrap_or_default();
+        if let Some(m) = borgstate::manifest_timestamp_by_location(dir, repo) {
+            out.last_repository_write_ms = m;
+            super::add_source(
+                out,
+                "file",
+                &security_locator(dir),
+                &["last_repository_write_ms"],
+            );
+        }
+    }
+    res
+}
+
+async fn collect_repository(
     job: &Job,
     s: &Settings,
     base_dir: &Path,
@@ -279,9 +361,9 @@ pub async fn collect(
         s.timeout,
     )
     .await?;
-    out.tool_version = parse_version(&String::from_utf8_lossy(&v.stdout)).unwrap_or_default();
+    out.tool_version = version_word(&String::from_utf8_lossy(&v.stdout)).unwrap_or_default();
     let repo = job.repository.clone().unwrap_or_default();
-    let env = env(job, base_dir);
+    let env = env(job, base_dir)?;
     let list_args: Vec<String> = ["list", "--json", "--bypass-lock", &repo]
         .iter()
         .map(|a| (*a).to_owned())
@@ -451,14 +533,12 @@ mod tests {
     }
 
     #[test]
-    fn modes_and_versions() {
+    fn encryption_modes() {
         assert_eq!(encryption("repokey-blake2"), Encryption::Encrypted);
         assert_eq!(encryption("keyfile"), Encryption::Encrypted);
         assert_eq!(encryption("authenticated-blake2"), Encryption::NotEncrypted);
         assert_eq!(encryption("none"), Encryption::NotEncrypted);
         assert_eq!(encryption(""), Encryption::Unspecified);
-        assert_eq!(parse_version("borg 1.2.4\n").as_deref(), Some("1.2.4"));
-        assert_eq!(parse_version("borg"), None);
     }
 
     #[track_caller]
@@ -475,8 +555,12 @@ mod tests {
             paths: Vec::new(),
             unit: None,
             borg_security_dir: None,
+            borg_keys_dir: None,
             borgmatic_checks_dir: None,
             log_file: None,
+            task_dir: None,
+            datastore: None,
+            backup_group: None,
         };
         let out = Output {
             code: Some(code),
@@ -485,7 +569,7 @@ mod tests {
             stderr: stderr.into(),
         };
         assert_eq!(classify(&job, &out).to_string(), expect);
-        let env = env(&job, Path::new("/var/lib/vigie-agent/backups/borg"));
+        let env = env(&job, Path::new("/var/lib/vigie-agent/backups/borg")).unwrap();
         assert!(env.contains(&("BORG_PASSCOMMAND".to_owned(), "cat '/etc/pw'".to_owned())));
     }
 
@@ -504,6 +588,16 @@ mod tests {
             2,
             "",
             "job b: borg failed (exit status: 2): no diagnostic on stderr",
+        );
+        check_classify(
+            2,
+            "Inconsistency detected. Please run \"borg check /srv/borg\" - although likely this is \"beyond repair\".\nTraceback (most recent call last):\n  File \"x.py\", line 1, in main\nborg.repository.Repository.CheckNeeded: Inconsistency detected. Please run \"borg check /srv/borg\" - although likely this is \"beyond repair\".\n",
+            "job b: repository /srv/borg is damaged, run `borg check`: borg.repository.Repository.CheckNeeded: Inconsistency detected. Please run \"borg check /srv/borg\" - although likely this is \"beyond repair\".",
+        );
+        check_classify(
+            2,
+            "No key file for repository /srv/borg found in /var/lib/vigie-agent/backups/borg/.config/borg/keys.\n",
+            "job b: no borg key file for repository /srv/borg in /var/lib/vigie-agent/backups/borg/.config/borg/keys (keyfile mode: set borg_keys_dir to the backup user's keys directory)",
         );
     }
 }

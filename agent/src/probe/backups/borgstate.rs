@@ -6,7 +6,9 @@
 //! - borg's security directory (`SECURITY/<repository id>/manifest-timestamp`): the manifest time
 //!   of the newest write that user's borg made or saw (UTC, no zone).
 //!
-//! The repository id comes from `borg list --json`. Not here: running borg.
+//! The repository id comes from `borg list --json` or, when borg cannot read the repository (no
+//! passphrase, unreachable), from the security directory itself: each `<id>/location` holds the
+//! repository's location as borg canonicalised it. Not here: running borg.
 
 use std::path::Path;
 
@@ -15,8 +17,10 @@ use serde::Deserialize;
 use super::timefmt;
 use crate::probe::fsutil;
 
-/// Entries looked at in a per-filter stamp directory.
+/// Entries looked at in a per-filter stamp directory, or in a security directory.
 const MAX_STAMPS: usize = 256;
+/// A `location` file holds one URL or path.
+const MAX_LOCATION_BYTES: u64 = 4096;
 
 #[derive(Debug, Deserialize)]
 struct RawList {
@@ -74,6 +78,35 @@ pub fn borgmatic_checks(checks_dir: &Path, id: &str) -> Checks {
             .max(),
         extract_ms: stamp_ms(&dir.join("extract")),
     }
+}
+
+/// The newest `manifest-timestamp` of the ids whose `location` in `security_dir` is `repository`
+/// (trailing slashes aside). Several ids share a location when a repository was re-created in
+/// place; the newest write is the current repository's, since creating it wrote a manifest.
+pub fn manifest_timestamp_by_location(security_dir: &Path, repository: &str) -> Option<i64> {
+    let want = repository.trim().trim_end_matches('/');
+    if want.is_empty() {
+        return None;
+    }
+    let mut newest = None;
+    for entry in std::fs::read_dir(security_dir)
+        .ok()?
+        .take(MAX_STAMPS)
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let Ok(bytes) = fsutil::read_bounded(&entry.path().join("location"), MAX_LOCATION_BYTES)
+        else {
+            continue;
+        };
+        if String::from_utf8_lossy(&bytes).trim().trim_end_matches('/') == want {
+            newest = newest.max(manifest_timestamp(security_dir, &name));
+        }
+    }
+    newest
 }
 
 /// `SECURITY/<id>/manifest-timestamp` as UTC milliseconds.
@@ -148,5 +181,25 @@ mod tests {
         .unwrap();
         assert_eq!(manifest_timestamp(dir.path(), ID), Some(1_795_883_063_040));
         assert_eq!(manifest_timestamp(dir.path(), "ffff"), None);
+        std::fs::write(dir.path().join(ID).join("location"), "/srv/borg\n").unwrap();
+        let by_location = |repo: &str| manifest_timestamp_by_location(dir.path(), repo);
+        assert_eq!(by_location("/srv/borg/"), Some(1_795_883_063_040));
+        assert_eq!(by_location("/srv/other"), None);
+        assert_eq!(by_location(""), None);
+        // A repository re-created in place: two ids, the newest write counts.
+        std::fs::create_dir_all(dir.path().join("abcd")).unwrap();
+        std::fs::write(dir.path().join("abcd/location"), "/srv/borg").unwrap();
+        std::fs::write(
+            dir.path().join("abcd/manifest-timestamp"),
+            "2026-11-29T01:00:00.000000",
+        )
+        .unwrap();
+        assert_eq!(by_location("/srv/borg"), Some(1_795_914_000_000));
+        // A non-hex entry is never read (its name would be joined to a path).
+        std::fs::create_dir_all(dir.path().join("..x")).unwrap();
+        assert_eq!(
+            manifest_timestamp_by_location(&dir.path().join("missing"), "/srv/borg"),
+            None
+        );
     }
 }

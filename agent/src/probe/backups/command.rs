@@ -1,22 +1,18 @@
-//! Runs a backup tool the one safe way: empty environment but the variables given (so no stray
-//! `RESTIC_PASSWORD` or `BORG_*` of the agent's own environment leaks in), `LC_ALL=C`, `TZ=UTC`,
-//! stdin closed, output bounded, killed on timeout. A non-zero exit is returned, not an error: each
-//! tool gives exit codes its own meaning. Not here: what the output means.
+//! How backup tools are run: through the shared runner (`probe/command.rs`: `LC_ALL=C`, stdin
+//! closed, output bounded, the process group killed on timeout) with an environment holding nothing
+//! but the job's own variables (so no stray `RESTIC_PASSWORD` or `BORG_*` of the agent's environment
+//! leaks in) and `TZ=UTC`; failures to run become this job's [`JobError`]. A non-zero exit is
+//! returned, not an error: each tool gives exit codes its own meaning. Not here: what the output means.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
-
 use super::JobError;
+use crate::probe::command::{RunError, Tool};
 
 /// `restic snapshots --json` prints about 600 bytes per snapshot; 32 MiB is far beyond any repository.
 const MAX_STDOUT_BYTES: u64 = 32 * 1024 * 1024;
 const MAX_STDERR_BYTES: u64 = 64 * 1024;
-/// PATH of the tools' own children (password commands are absolute anyway).
-const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What a finished tool printed, and how it ended.
 #[derive(Debug)]
@@ -53,73 +49,40 @@ pub async fn run_in(
     timeout: Duration,
     cwd: Option<&Path>,
 ) -> Result<Output, JobError> {
-    let mut cmd = Command::new(program);
-    if let Some(dir) = cwd {
-        cmd.current_dir(dir);
-    }
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", SAFE_PATH)
-        .env("LC_ALL", "C")
+    let mut cmd = Tool::new(program)
+        .args(args)
+        .clean_env()
         .env("TZ", "UTC")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .max_stdout(MAX_STDOUT_BYTES)
+        .max_stderr(MAX_STDERR_BYTES);
     for (k, v) in env {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
-    let mut child = cmd.spawn().map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => JobError::ToolMissing {
+    if let Some(dir) = cwd {
+        cmd = cmd.current_dir(dir);
+    }
+    let out = cmd.run(timeout).await.map_err(|e| match e {
+        RunError::NotFound { path } => JobError::ToolMissing {
             job: job.to_owned(),
             tool,
-            path: program.to_path_buf(),
+            path,
         },
-        _ => JobError::Spawn {
+        RunError::Timeout { after, .. } => JobError::ToolTimeout {
+            job: job.to_owned(),
+            tool,
+            secs: after.as_secs(),
+        },
+        RunError::Spawn { source, .. } | RunError::Wait { source, .. } => JobError::Spawn {
             job: job.to_owned(),
             tool,
             source,
         },
     })?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let read_out = async {
-        let mut buf = Vec::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.take(MAX_STDOUT_BYTES).read_to_end(&mut buf).await;
-            // Drain the rest so that the tool is never blocked on a full pipe.
-            let _ = tokio::io::copy(out, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let read_err = async {
-        let mut buf = Vec::new();
-        if let Some(err) = stderr.as_mut() {
-            let _ = err.take(MAX_STDERR_BYTES).read_to_end(&mut buf).await;
-            let _ = tokio::io::copy(err, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let all = async { tokio::join!(read_out, read_err, child.wait()) };
-    let Ok((out, err, status)) = tokio::time::timeout(timeout, all).await else {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-        return Err(JobError::ToolTimeout {
-            job: job.to_owned(),
-            tool,
-            secs: timeout.as_secs(),
-        });
-    };
-    let status = status.map_err(|source| JobError::Spawn {
-        job: job.to_owned(),
-        tool,
-        source,
-    })?;
     Ok(Output {
-        code: status.code(),
-        status: status.to_string(),
-        stdout: out,
-        stderr: String::from_utf8_lossy(&err).into_owned(),
+        code: out.code(),
+        status: out.status.to_string(),
+        stderr: out.stderr_text(),
+        stdout: out.stdout,
     })
 }
 

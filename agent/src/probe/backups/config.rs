@@ -60,7 +60,8 @@ impl Default for BackupsConfig {
 pub struct JobConfig {
     /// Unique name; `backup-done --job NAME` refers to it. Letters, digits, `.`, `_`, `-`.
     pub name: String,
-    /// `restic`, `borg`, `push`, `freshness`, `systemd` or `rsnapshot`.
+    /// `restic`, `borg`, `push`, `freshness`, `systemd`, `rsnapshot`, `vzdump` (Proxmox VE task
+    /// logs) or `pbs` (Proxmox Backup Server task logs).
     pub tool: String,
     /// restic or borg repository, exactly as the job passes it to the tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +97,12 @@ pub struct JobConfig {
     /// write that user's borg saw. Readable by the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub borg_security_dir: Option<PathBuf>,
+    /// borg, keyfile mode (`borg init -e keyfile…`): the keys directory of the user who runs the
+    /// backup (`BORG_KEYS_DIR`, by default `~/.config/borg/keys`), where borg finds the repository's
+    /// key. Readable by the agent; it must exist (borg would create it otherwise). Not needed for
+    /// repokey repositories, whose key is in the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borg_keys_dir: Option<PathBuf>,
     /// borg: borgmatic's check stamps of the user who runs it (borgmatic >= 1.7,
     /// `~/.borgmatic/checks`): `<hash>/repository`, `archives`, `data` date the last integrity check,
     /// `extract` the last extract check (a restore test).
@@ -104,6 +111,16 @@ pub struct JobConfig {
     /// rsnapshot: its log file (`logfile` in rsnapshot.conf), e.g. `/var/log/rsnapshot.log`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<PathBuf>,
+    /// vzdump, pbs: the task directory, by default `/var/log/pve/tasks` (Proxmox VE) or
+    /// `/var/log/proxmox-backup/tasks` (Proxmox Backup Server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_dir: Option<PathBuf>,
+    /// pbs: the datastore whose backup and verification tasks are this job's (required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore: Option<String>,
+    /// pbs: only the backups of this group of the datastore, e.g. `vm/100`, `ct/101`, `host/srv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_group: Option<String>,
 }
 
 /// `[[probes.backups.jobs.destinations]]`: all declared, none inferred.
@@ -136,6 +153,8 @@ pub enum Tool {
     Freshness,
     Systemd,
     Rsnapshot,
+    Vzdump,
+    Pbs,
 }
 
 impl Tool {
@@ -147,6 +166,8 @@ impl Tool {
             Tool::Freshness => "freshness",
             Tool::Systemd => "systemd",
             Tool::Rsnapshot => "rsnapshot",
+            Tool::Vzdump => "vzdump",
+            Tool::Pbs => "pbs",
         }
     }
 }
@@ -172,8 +193,12 @@ pub struct Job {
     pub paths: Vec<PathBuf>,
     pub unit: Option<String>,
     pub borg_security_dir: Option<PathBuf>,
+    pub borg_keys_dir: Option<PathBuf>,
     pub borgmatic_checks_dir: Option<PathBuf>,
     pub log_file: Option<PathBuf>,
+    pub task_dir: Option<PathBuf>,
+    pub datastore: Option<String>,
+    pub backup_group: Option<String>,
 }
 
 /// Validated settings of the whole probe.
@@ -289,6 +314,15 @@ fn absolute(path: &Path, key: &'static str) -> Result<(), KeyError> {
     }
 }
 
+/// A PBS datastore name or backup id (pbs-api-types: `[A-Za-z0-9_][A-Za-z0-9._\-]*`).
+fn pbs_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !name.starts_with(['.', '-'])
+}
+
 /// Characters that restic's and borg's command splitters would treat specially.
 fn splittable(word: &str) -> bool {
     !word.is_empty()
@@ -315,11 +349,13 @@ impl JobConfig {
             "freshness" => Tool::Freshness,
             "systemd" => Tool::Systemd,
             "rsnapshot" => Tool::Rsnapshot,
+            "vzdump" => Tool::Vzdump,
+            "pbs" => Tool::Pbs,
             other => {
                 return Err((
                     "tool",
                     format!(
-                        "{other:?} is not one of restic, borg, push, freshness, systemd, rsnapshot"
+                        "{other:?} is not one of restic, borg, push, freshness, systemd, rsnapshot, vzdump, pbs"
                     ),
                 ))
             }
@@ -375,7 +411,12 @@ impl JobConfig {
                     ));
                 }
             }
-            Tool::Push | Tool::Freshness | Tool::Systemd | Tool::Rsnapshot => {
+            Tool::Push
+            | Tool::Freshness
+            | Tool::Systemd
+            | Tool::Rsnapshot
+            | Tool::Vzdump
+            | Tool::Pbs => {
                 refuse(&self.repository, "repository", t)?;
                 if secret.is_some() {
                     return Err(("password_file", format!("not used by tool {t:?}")));
@@ -415,6 +456,7 @@ impl JobConfig {
         if tool == Tool::Borg {
             for (key, p) in [
                 ("borg_security_dir", &self.borg_security_dir),
+                ("borg_keys_dir", &self.borg_keys_dir),
                 ("borgmatic_checks_dir", &self.borgmatic_checks_dir),
             ] {
                 if let Some(p) = p {
@@ -423,12 +465,43 @@ impl JobConfig {
             }
         } else {
             refuse(&self.borg_security_dir, "borg_security_dir", t)?;
+            refuse(&self.borg_keys_dir, "borg_keys_dir", t)?;
             refuse(&self.borgmatic_checks_dir, "borgmatic_checks_dir", t)?;
         }
         if tool == Tool::Rsnapshot {
             absolute(need(&self.log_file, "log_file", t)?, "log_file")?;
         } else {
             refuse(&self.log_file, "log_file", t)?;
+        }
+        if matches!(tool, Tool::Vzdump | Tool::Pbs) {
+            if let Some(d) = &self.task_dir {
+                absolute(d, "task_dir")?;
+            }
+        } else {
+            refuse(&self.task_dir, "task_dir", t)?;
+        }
+        if tool == Tool::Pbs {
+            let store = need(&self.datastore, "datastore", t)?;
+            if !pbs_name(store) {
+                return Err((
+                    "datastore",
+                    format!("{store:?} is not a datastore name (letters, digits, '.', '_', '-')"),
+                ));
+            }
+            if let Some(g) = &self.backup_group {
+                let ok = g
+                    .split_once('/')
+                    .is_some_and(|(ty, id)| matches!(ty, "vm" | "ct" | "host") && pbs_name(id));
+                if !ok {
+                    return Err((
+                        "backup_group",
+                        format!("{g:?} is not a backup group such as vm/100, ct/101 or host/srv"),
+                    ));
+                }
+            }
+        } else {
+            refuse(&self.datastore, "datastore", t)?;
+            refuse(&self.backup_group, "backup_group", t)?;
         }
         if self.destinations.len() > MAX_DESTINATIONS {
             return Err(("destinations", format!("at most {MAX_DESTINATIONS}")));
@@ -471,8 +544,12 @@ impl JobConfig {
             paths: self.paths.clone(),
             unit: self.unit.clone(),
             borg_security_dir: self.borg_security_dir.clone(),
+            borg_keys_dir: self.borg_keys_dir.clone(),
             borgmatic_checks_dir: self.borgmatic_checks_dir.clone(),
             log_file: self.log_file.clone(),
+            task_dir: self.task_dir.clone(),
+            datastore: self.datastore.clone(),
+            backup_group: self.backup_group.clone(),
         })
     }
 }
@@ -502,8 +579,10 @@ mod tests {
              [[jobs.destinations]]\nname = \"nas\"\nkind = \"nas_lan\"\nlocator = \"h\"\nsite = \"mairie\"\noffline = true\n\
              [[jobs]]\nname = \"p\"\ntool = \"push\"\n\
              [[jobs]]\nname = \"f\"\ntool = \"freshness\"\npaths = [\"/srv/dumps\"]\n\
-             [[jobs]]\nname = \"s\"\ntool = \"systemd\"\nunit = \"backup.service\"\n",
-            Ok(4),
+             [[jobs]]\nname = \"s\"\ntool = \"systemd\"\nunit = \"backup.service\"\n\
+             [[jobs]]\nname = \"pve\"\ntool = \"vzdump\"\n\
+             [[jobs]]\nname = \"pbs\"\ntool = \"pbs\"\ndatastore = \"store1\"\nbackup_group = \"vm/100\"\ntask_dir = \"/srv/tasks\"\n",
+            Ok(6),
         );
         let cfg: BackupsConfig = toml::from_str(RESTIC).unwrap();
         let s = cfg.settings().unwrap();
@@ -537,7 +616,7 @@ mod tests {
         );
         check(
             "[[jobs]]\nname = \"x\"\ntool = \"tar\"\n",
-            Err("probes.backups.jobs[0].tool: \"tar\" is not one of restic, borg, push, freshness, systemd, rsnapshot (AG0150)"),
+            Err("probes.backups.jobs[0].tool: \"tar\" is not one of restic, borg, push, freshness, systemd, rsnapshot, vzdump, pbs (AG0150)"),
         );
         check(
             "[[jobs]]\nname = \"x\"\ntool = \"push\"\nexpected_period = \"daily\"\n",
@@ -550,6 +629,30 @@ mod tests {
         check(
             "[[jobs]]\nname = \"x\"\ntool = \"systemd\"\nunit = \"--all\"\n",
             Err("probes.backups.jobs[0].unit: \"--all\" is not a .service unit name (AG0150)"),
+        );
+        check(
+            "[[jobs]]\nname = \"x\"\ntool = \"restic\"\nrepository = \"/r\"\npassword_file = \"/p\"\nborg_keys_dir = \"/k\"\n",
+            Err("probes.backups.jobs[0].borg_keys_dir: not used by tool \"restic\" (AG0150)"),
+        );
+        check(
+            "[[jobs]]\nname = \"x\"\ntool = \"borg\"\nrepository = \"/r\"\npassword_file = \"/p\"\nborg_keys_dir = \"keys\"\n",
+            Err("probes.backups.jobs[0].borg_keys_dir: keys is not an absolute path (AG0150)"),
+        );
+        check(
+            "[[jobs]]\nname = \"x\"\ntool = \"pbs\"\n",
+            Err("probes.backups.jobs[0].datastore: required for tool \"pbs\" (AG0150)"),
+        );
+        check(
+            "[[jobs]]\nname = \"x\"\ntool = \"pbs\"\ndatastore = \"store1\"\nbackup_group = \"vm/../x\"\n",
+            Err("probes.backups.jobs[0].backup_group: \"vm/../x\" is not a backup group such as vm/100, ct/101 or host/srv (AG0150)"),
+        );
+        check(
+            "[[jobs]]\nname = \"x\"\ntool = \"vzdump\"\ndatastore = \"store1\"\n",
+            Err("probes.backups.jobs[0].datastore: not used by tool \"vzdump\" (AG0150)"),
+        );
+        check(
+            "[[jobs]]\nname = \"x\"\ntool = \"push\"\ntask_dir = \"/var/log/pve/tasks\"\n",
+            Err("probes.backups.jobs[0].task_dir: not used by tool \"push\" (AG0150)"),
         );
         check(
             "timeout_secs = 0\n",

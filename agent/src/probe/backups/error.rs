@@ -56,6 +56,19 @@ pub enum JobError {
     Unsupported { job: String, reason: String },
     #[error("job {job}: repository {repository} is not encrypted (borg refuses an unknown unencrypted repository)")]
     Unencrypted { job: String, repository: String },
+    #[error("job {job}: repository {repository} is damaged, run `{tool} check`: {detail}")]
+    Damaged {
+        job: String,
+        tool: &'static str,
+        repository: String,
+        detail: String,
+    },
+    #[error("job {job}: no borg key file for repository {repository} in {} (keyfile mode: set borg_keys_dir to the backup user's keys directory)", keys_dir.display())]
+    KeyFileMissing {
+        job: String,
+        repository: String,
+        keys_dir: PathBuf,
+    },
 }
 
 impl JobError {
@@ -73,6 +86,8 @@ impl JobError {
             Self::Spawn { .. } => "AG0209",
             Self::Unsupported { .. } => "AG0210",
             Self::Unencrypted { .. } => "AG0211",
+            Self::KeyFileMissing { .. } => "AG0212",
+            Self::Damaged { .. } => "AG0213",
         }
     }
 

@@ -1,8 +1,8 @@
 //! The backups probe (`backups.jobs`): one `BackupJob` per job declared in `[probes.backups]`, read
 //! from the tool that made it (restic, borg), the service unit that runs it (systemd), the newest
-//! mtime under its paths (freshness), the end of rsnapshot's log (rsnapshot), the records the job
-//! pushed with `vigie-agent backup-done`, and the restore tests `vigie-agent backup-verify` recorded
-//! (`verify/`).
+//! mtime under its paths (freshness), the end of rsnapshot's log (rsnapshot), Proxmox's task lists
+//! and logs (vzdump, pbs), the records the job pushed with `vigie-agent backup-done`, and the
+//! restore tests `vigie-agent backup-verify` recorded (`verify/`).
 //!
 //! One job failing gives that job's `error` and never fails the probe or another job (DESIGN
 //! decision 19). Secrets stay where the job keeps them: the config names a file or a command, the
@@ -17,11 +17,14 @@ mod command;
 mod config;
 mod error;
 mod freshness;
+mod proxmox;
 mod push;
 mod restic;
 mod rsnapshot;
 mod systemd;
+mod tail;
 mod timefmt;
+mod toolout;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -235,29 +238,9 @@ async fn collect_job(job: &Job, s: &Settings, cx: &ProbeCx, borg_dir: Option<&Pa
             }),
         },
         Tool::Systemd => systemd::collect(job, s, cx, cx.now_ms, &mut out).await,
-        Tool::Freshness => {
-            let (job2, root, now) = (job.clone(), cx.root.clone(), cx.now_ms);
-            let mut o = std::mem::take(&mut out);
-            match tokio::task::spawn_blocking(move || {
-                let r = freshness::collect(&job2, &root, now, &mut o);
-                (o, r)
-            })
-            .await
-            {
-                Ok((o, r)) => {
-                    out = o;
-                    r
-                }
-                Err(e) => {
-                    out = skeleton(job);
-                    Err(JobError::Unsupported {
-                        job: job.name.clone(),
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        }
-        Tool::Rsnapshot => rsnapshot::collect(job, &cx.root, cx.now_ms, &mut out),
+        Tool::Freshness => on_blocking_pool(job, cx, &mut out, freshness::collect).await,
+        Tool::Rsnapshot => on_blocking_pool(job, cx, &mut out, rsnapshot::collect).await,
+        Tool::Vzdump | Tool::Pbs => on_blocking_pool(job, cx, &mut out, proxmox::collect).await,
         Tool::Push => Ok(()),
     };
     if let Err(e) = res {
@@ -265,6 +248,36 @@ async fn collect_job(job: &Job, s: &Settings, cx: &ProbeCx, borg_dir: Option<&Pa
         out.error = Some(e.to_wire());
     }
     out
+}
+
+/// A source that walks directories or reads files, run on the blocking pool so that it never holds
+/// up the runtime's workers.
+async fn on_blocking_pool(
+    job: &Job,
+    cx: &ProbeCx,
+    out: &mut BackupJob,
+    read: fn(&Job, &Path, i64, &mut BackupJob) -> Result<(), JobError>,
+) -> Result<(), JobError> {
+    let (job2, root, now) = (job.clone(), cx.root.clone(), cx.now_ms);
+    let mut o = std::mem::take(out);
+    match tokio::task::spawn_blocking(move || {
+        let r = read(&job2, &root, now, &mut o);
+        (o, r)
+    })
+    .await
+    {
+        Ok((o, r)) => {
+            *out = o;
+            r
+        }
+        Err(e) => {
+            *out = skeleton(job);
+            Err(JobError::Unsupported {
+                job: job.name.clone(),
+                reason: e.to_string(),
+            })
+        }
+    }
 }
 
 /// Every acceptable push record, and the problems of the others; prunes superseded records when
@@ -423,7 +436,52 @@ fn finish(job: &mut BackupJob, cfg: Option<&Job>, now_ms: i64) {
     job.problems.truncate(MAX_PROBLEMS);
 }
 
-/// One French line for `check`: jobs, how many in error or failed, and the oldest last success.
+/// A UTC time for people, `2026-11-28 02:00 UTC`.
+fn when(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| format!("{ms} ms"))
+}
+
+/// One job for `check`: its tool, then what is known of its last runs, or why it is unreadable.
+fn job_fr(j: &BackupJob) -> String {
+    let tool = match j.tool_version.as_str() {
+        "" => j.tool.clone(),
+        v => format!("{} {v}", j.tool),
+    };
+    if let Some(e) = &j.error {
+        return format!(
+            "{} ({tool}) : illisible, {} : {}",
+            j.name,
+            e.code,
+            sanitize(&e.message, 160)
+        );
+    }
+    let mut parts = vec![if j.last_success_ms > 0 {
+        format!("dernière réussite {}", when(j.last_success_ms))
+    } else {
+        "aucune réussite connue".to_owned()
+    }];
+    if j.running {
+        parts.push(format!("en cours depuis {}", when(j.last_start_ms)));
+    }
+    if j.last_failure_ms > j.last_success_ms {
+        parts.push(format!(
+            "en échec le {} : {}",
+            when(j.last_failure_ms),
+            sanitize(&j.last_failure_message, 120)
+        ));
+    }
+    if j.restore_points_known {
+        parts.push(format!("{} point(s) de restauration", j.restore_points));
+    }
+    if !j.problems.is_empty() {
+        parts.push(format!("{} problème(s)", j.problems.len()));
+    }
+    format!("{} ({tool}) : {}", j.name, parts.join(", "))
+}
+
+/// One French line for `check`: how many jobs, how many unreadable or failed, then each job.
 pub fn summary_fr(b: &Backups) -> String {
     if b.jobs.is_empty() {
         return "aucune tâche de sauvegarde déclarée".to_owned();
@@ -434,20 +492,13 @@ pub fn summary_fr(b: &Backups) -> String {
         .iter()
         .filter(|j| j.last_outcome == Outcome::Failure as i32)
         .count();
-    let names: Vec<String> = b
-        .jobs
-        .iter()
-        .map(|j| match &j.error {
-            Some(e) => format!("{} ({}: {})", j.name, j.tool, e.code),
-            None => format!("{} ({}, {} points)", j.name, j.tool, j.restore_points),
-        })
-        .collect();
+    let jobs: Vec<String> = b.jobs.iter().map(job_fr).collect();
     format!(
         "{} tâche(s) de sauvegarde, {} en erreur, {} en échec; {}{}",
         b.jobs.len(),
         errors,
         failed,
-        names.join(", "),
+        jobs.join(" ; "),
         if b.problems.is_empty() {
             String::new()
         } else {
@@ -567,6 +618,49 @@ mod tests {
         assert_eq!(
             (t.at_ms, t.ok, t.message.as_str()),
             (40, false, "3 files differ")
+        );
+    }
+
+    #[test]
+    fn summary_names_each_job_and_its_state() {
+        let b = Backups {
+            jobs: vec![
+                BackupJob {
+                    name: "restic-nas".into(),
+                    tool: "restic".into(),
+                    tool_version: "0.14.0".into(),
+                    last_success_ms: 1_795_831_201_000,
+                    restore_points: 2,
+                    restore_points_known: true,
+                    ..BackupJob::default()
+                },
+                BackupJob {
+                    name: "pve".into(),
+                    tool: "vzdump".into(),
+                    last_success_ms: 1_795_655_560_000,
+                    last_failure_ms: 1_795_742_050_000,
+                    last_failure_message: "job errors\n".into(),
+                    last_outcome: Outcome::Failure as i32,
+                    ..BackupJob::default()
+                },
+                BackupJob {
+                    name: "borg".into(),
+                    tool: "borg".into(),
+                    error: Some(vigie_proto::v1::ProbeError {
+                        code: "AG0202".into(),
+                        message: "job borg: wrong password".into(),
+                    }),
+                    ..BackupJob::default()
+                },
+            ],
+            problems: Vec::new(),
+        };
+        assert_eq!(
+            summary_fr(&b),
+            "3 tâche(s) de sauvegarde, 1 en erreur, 1 en échec; \
+             restic-nas (restic 0.14.0) : dernière réussite 2026-11-28 02:00 UTC, 2 point(s) de restauration ; \
+             pve (vzdump) : dernière réussite 2026-11-26 01:12 UTC, en échec le 2026-11-27 01:14 UTC : job errors? ; \
+             borg (borg) : illisible, AG0202 : job borg: wrong password"
         );
     }
 

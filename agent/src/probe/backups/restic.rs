@@ -17,11 +17,40 @@ use vigie_proto::v1::BackupJob;
 
 use super::command::{self, Output};
 use super::config::{Job, Secret, Settings};
+use super::tail::{self, Follow};
+use super::toolout::{self, stderr_excerpt, version_word, Points};
 use super::{redact, sanitize, timefmt, JobError, MAX_MESSAGE_CHARS};
 use crate::probe::fsutil;
 
 /// The status file is read from its end: the summary is its last line.
 const MAX_STATUS_BYTES: u64 = 1024 * 1024;
+/// What restic says of repository files it cannot decrypt or parse.
+const DAMAGE: &[&str] = &[
+    // restic 0.14 panics on a config file it cannot decrypt; the trace names where.
+    "restic.LoadConfig(",
+    "invalid data returned",
+    "ciphertext verification failed",
+    "decrypting blob",
+];
+/// Damaged snapshots named in the job's problems at most.
+const MAX_DAMAGED_SNAPSHOTS: usize = 5;
+
+/// restic lists the snapshots it can read and exits 0 even when others are damaged; it only says
+/// so on stderr (`could not load snapshot 1a2b3c4d: load <snapshot/1a2b3c4d5e>: invalid data
+/// returned`). Each such line is a problem of the job: restore points are missing.
+pub fn damaged_snapshots(stderr: &str, repository: Option<&str>) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("could not load snapshot"))
+        .take(MAX_DAMAGED_SNAPSHOTS)
+        .map(|l| {
+            format!(
+                "restic could not read a snapshot (repository damaged? run `restic check`): {}",
+                stderr_excerpt(l, repository)
+            )
+        })
+        .collect()
+}
 
 #[derive(Debug, Deserialize)]
 struct RawSnapshot {
@@ -68,49 +97,39 @@ pub struct Snapshot {
 pub fn parse_snapshots(out: &[u8]) -> Result<Snapshots, String> {
     let raw: Vec<RawSnapshot> = serde_json::from_slice(out)
         .map_err(|e| format!("snapshots --json is not a snapshot list: {e}"))?;
-    let mut snaps = Snapshots::default();
+    let mut points: Points<Snapshot> = Points::default();
     for s in raw {
-        let Some(start_ms) = timefmt::rfc3339_ms(&s.time) else {
-            if snaps.problems.len() < 5 {
-                snaps.problems.push(format!(
+        let Some(time_ms) = timefmt::rfc3339_ms(&s.time) else {
+            points.undated(|| {
+                format!(
                     "snapshot {}: time {:?} is not RFC 3339",
                     sanitize(&s.id, 64),
                     sanitize(&s.time, 64)
-                ));
-            }
+                )
+            });
             continue;
         };
-        snaps.count += 1;
-        if snaps.newest.as_ref().is_some_and(|n| n.start_ms > start_ms) {
-            // Equal times: the later entry wins, as the tools list in creation order.
-            continue;
-        }
-        let summary = s.summary.as_ref();
-        let end_ms = summary
-            .and_then(|m| m.backup_end.as_deref())
-            .and_then(timefmt::rfc3339_ms);
-        let start_ms = summary
-            .and_then(|m| m.backup_start.as_deref())
-            .and_then(timefmt::rfc3339_ms)
-            .unwrap_or(start_ms);
-        snaps.newest = Some(Snapshot {
-            id: sanitize(&s.id, 64),
-            start_ms,
-            end_ms,
-            files: summary.and_then(|m| m.total_files_processed),
-            bytes: summary.and_then(|m| m.total_bytes_processed),
+        points.add(time_ms, || {
+            let summary = s.summary.as_ref();
+            Snapshot {
+                id: sanitize(&s.id, 64),
+                start_ms: summary
+                    .and_then(|m| m.backup_start.as_deref())
+                    .and_then(timefmt::rfc3339_ms)
+                    .unwrap_or(time_ms),
+                end_ms: summary
+                    .and_then(|m| m.backup_end.as_deref())
+                    .and_then(timefmt::rfc3339_ms),
+                files: summary.and_then(|m| m.total_files_processed),
+                bytes: summary.and_then(|m| m.total_bytes_processed),
+            }
         });
     }
-    Ok(snaps)
-}
-
-/// `restic version` → `0.14.0`.
-pub fn parse_version(out: &str) -> Option<String> {
-    let v = out.split_whitespace().nth(1)?;
-    let ok = v.len() <= 32
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
-    ok.then(|| v.to_owned())
+    Ok(Snapshots {
+        count: points.count,
+        newest: points.newest.map(|(_, n)| n),
+        problems: points.problems,
+    })
 }
 
 /// (major, minor) of a version string.
@@ -165,6 +184,13 @@ pub fn classify(job: &Job, version: Option<&str>, out: &Output) -> JobError {
             job: name,
             repository,
         }
+    } else if let Some(detail) = toolout::damage(err, DAMAGE, job.repository.as_deref()) {
+        JobError::Damaged {
+            job: name,
+            tool: "restic",
+            repository,
+            detail,
+        }
     } else {
         JobError::ToolFailed {
             job: name,
@@ -173,26 +199,6 @@ pub fn classify(job: &Job, version: Option<&str>, out: &Output) -> JobError {
             stderr: stderr_excerpt(err, job.repository.as_deref()),
         }
     }
-}
-
-/// The lines of stderr worth showing, bounded, with the raw repository (which may carry a URL
-/// password) replaced by its redacted form.
-pub fn stderr_excerpt(stderr: &str, repository: Option<&str>) -> String {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .take(4)
-        .collect();
-    let mut text = if lines.is_empty() {
-        "no diagnostic on stderr".to_owned()
-    } else {
-        lines.join(" | ")
-    };
-    if let Some(repo) = repository.filter(|r| !r.is_empty()) {
-        text = text.replace(repo, &redact(repo));
-    }
-    sanitize(&text, 400)
 }
 
 /// The last `summary` or `exit_error` line of a status file.
@@ -283,7 +289,7 @@ pub async fn collect(
         s.timeout,
     )
     .await?;
-    let version = parse_version(&String::from_utf8_lossy(&version.stdout));
+    let version = version_word(&String::from_utf8_lossy(&version.stdout));
     out.tool_version = version.clone().unwrap_or_default();
     // The status file first: it dates failures, which the snapshot list never shows, even when the
     // repository is unreachable now.
@@ -312,6 +318,8 @@ pub async fn collect(
         reason,
     })?;
     out.problems.extend(snaps.problems);
+    out.problems
+        .extend(damaged_snapshots(&res.stderr, job.repository.as_deref()));
     out.encryption = Encryption::Encrypted as i32;
     out.encryption_mode = "repository".to_owned();
     out.restore_points = snaps.count;
@@ -344,8 +352,8 @@ pub async fn collect(
 /// problem of the job, not an error: the repository may still answer.
 fn read_status(path: &Path, now_ms: i64, out: &mut BackupJob) {
     let shown = path.display();
-    let (text, mtime) = match read_tail(path, MAX_STATUS_BYTES) {
-        Ok(v) => v,
+    let (text, mtime) = match tail::read_tail(path, MAX_STATUS_BYTES, Follow::Declared) {
+        Ok((text, meta)) => (text, fsutil::mtime_ms(&meta)),
         Err(e) => {
             out.problems.push(sanitize(
                 &format!("status file {shown}: {e}"),
@@ -405,31 +413,6 @@ fn read_status(path: &Path, now_ms: i64, out: &mut BackupJob) {
             super::add_source(out, "file", &locator, &facts);
         }
     }
-}
-
-/// The last `max` bytes of `path` (from a line start) and its mtime.
-fn read_tail(path: &Path, max: u64) -> std::io::Result<(String, Option<i64>)> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let len = meta.len();
-    if len > max {
-        f.seek(SeekFrom::Start(len - max))?;
-    }
-    let mut buf = Vec::new();
-    f.take(max).read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let text = if len > max {
-        text.split_once('\n')
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_default()
-    } else {
-        text
-    };
-    Ok((text, fsutil::mtime_ms(&meta)))
 }
 
 #[cfg(test)]
@@ -564,8 +547,12 @@ mod tests {
             paths: Vec::new(),
             unit: None,
             borg_security_dir: None,
+            borg_keys_dir: None,
             borgmatic_checks_dir: None,
             log_file: None,
+            task_dir: None,
+            datastore: None,
+            backup_group: None,
         }
     }
 
@@ -603,19 +590,14 @@ mod tests {
         // 0.14 has no code 12: it stays a plain failure, with the repository redacted in stderr.
         check_classify("0.14.0", 12, "Fatal: rest:https://u:hunter2@h/r: connection refused\n",
             "AG0205 job nas: restic failed (exit status: 12): Fatal: rest:https://u:***@h/r: connection refused");
-    }
-
-    #[test]
-    fn version() {
+        // A damaged repository, and a crash: the one line that matters.
+        check_classify("0.14.0", 1, "Fatal: load <index/99be291708>: invalid data returned\n",
+            "AG0213 job nas: repository rest:https://u:***@h/r is damaged, run `restic check`: Fatal: load <index/99be291708>: invalid data returned");
+        check_classify("0.14.0", 2, "panic: runtime error: slice bounds out of range [16:5]\n\ngoroutine 1 [running]:\n",
+            "AG0205 job nas: restic failed (exit status: 2): panic: runtime error: slice bounds out of range [16:5]");
         assert_eq!(
-            parse_version("restic 0.14.0 compiled with go1.19.8 on linux/amd64").as_deref(),
-            Some("0.14.0")
+            damaged_snapshots("could not load snapshot b229ec92: load <snapshot/b229ec920e>: invalid data returned\n", None),
+            ["restic could not read a snapshot (repository damaged? run `restic check`): could not load snapshot b229ec92: load <snapshot/b229ec920e>: invalid data returned"]
         );
-        assert_eq!(
-            parse_version("restic 0.17.3 compiled with go1.23.1 on linux/amd64").as_deref(),
-            Some("0.17.3")
-        );
-        assert_eq!(parse_version("garbage"), None);
-        assert_eq!(parse_version(""), None);
     }
 }

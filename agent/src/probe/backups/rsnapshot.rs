@@ -8,12 +8,12 @@
 //! offset; when they are too far apart the times are read as UTC and the job says so. Not here: the
 //! rsnapshot configuration (intervals, destinations are declared in the agent config).
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use vigie_proto::v1::BackupJob;
 
 use super::config::Job;
+use super::tail::{self, Follow};
 use super::{sanitize, JobError, MAX_MESSAGE_CHARS};
 use crate::probe::fsutil;
 
@@ -105,16 +105,8 @@ pub fn collect(job: &Job, root: &Path, now_ms: i64, out: &mut BackupJob) -> Resu
         path: log_file.clone(),
         source,
     };
-    let mut f = std::fs::File::open(&path).map_err(read_err)?;
-    let meta = f.metadata().map_err(read_err)?;
-    let start = meta.len().saturating_sub(MAX_TAIL_BYTES);
-    f.seek(SeekFrom::Start(start)).map_err(read_err)?;
-    let mut buf = Vec::new();
-    f.take(MAX_TAIL_BYTES)
-        .read_to_end(&mut buf)
-        .map_err(read_err)?;
-    let text = String::from_utf8_lossy(&buf);
-    // A cut first line is skipped by the parser (it does not start with `[`) or is whole.
+    let (text, meta) =
+        tail::read_tail(&path, MAX_TAIL_BYTES, Follow::Declared).map_err(read_err)?;
     let log = parse(&text);
     let shift = match (log.last_line, fsutil::mtime_ms(&meta)) {
         (Some(last), Some(mtime)) => offset_ms(last, mtime),

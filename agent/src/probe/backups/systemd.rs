@@ -92,7 +92,7 @@ pub async fn collect(
             job: job.name.clone(),
             tool: "systemctl",
             status: res.status,
-            stderr: super::restic::stderr_excerpt(&res.stderr, None),
+            stderr: super::toolout::stderr_excerpt(&res.stderr, None),
         });
     }
     apply(

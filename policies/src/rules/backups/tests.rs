@@ -231,9 +231,31 @@ fn jobs_are_aggregated_worst_first() {
         "fail/critical: « b » : en panne : dernière réussite il y a 3 j (période 1 j, grâce 2 h) ; 1 autre tâche indécise ; 1 autre tâche conforme [1.1]",
     );
     check(
-        &jobs(vec![healthy("a"), unreadable]),
+        &jobs(vec![healthy("a"), unreadable.clone()]),
         "BKP-001",
         "error: « c » : illisible : AG0301 : mot de passe refusé? ; 1 autre tâche lisible [1.1]",
+    );
+    // An unreadable borg job whose repository nobody wrote for longer than period + grace is down
+    // (the security directory needs no passphrase); a recent write proves nothing: still error.
+    let mut silent = unreadable.clone();
+    silent.last_repository_write_ms = NOW - 3 * DAY_MS;
+    check(
+        &jobs(vec![silent.clone()]),
+        "BKP-001",
+        "fail/critical: « c » : en panne : dépôt non modifié depuis 3 j (période 1 j, grâce 2 h) ; illisible : AG0301 : mot de passe refusé? [1.1]",
+    );
+    silent.last_repository_write_ms = NOW - HOUR_MS;
+    check(
+        &jobs(vec![silent.clone()]),
+        "BKP-001",
+        "error: « c » : illisible : AG0301 : mot de passe refusé? [1.1]",
+    );
+    // Only BKP-001 reads it: the other checks stay in error.
+    silent.last_repository_write_ms = NOW - 3 * DAY_MS;
+    check(
+        &jobs(vec![silent]),
+        "BKP-002",
+        "error: « c » : illisible : AG0301 : mot de passe refusé? [1.1]",
     );
     check(
         &jobs(vec![healthy("a"), healthy("b")]),

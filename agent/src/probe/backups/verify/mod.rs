@@ -296,7 +296,7 @@ async fn test(job: &Job, s: &Settings, tmp: &Path, opts: &Options) -> Result<Tes
             (listing::parse_restic(&out.stdout), env)
         }
         _ => {
-            let env = borg::env(job, &home);
+            let env = borg::env(job, &home)?;
             let args = strings(&["list", "--json", "--bypass-lock", &repo]);
             let out = command::run(&job.name, "borg", &s.borg, &args, &env, s.timeout).await?;
             if !matches!(out.code, Some(0 | 1)) {
