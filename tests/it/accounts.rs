@@ -9,7 +9,17 @@ use std::time::Duration;
 use crate::harness::{bin, run, wait_for, Agent, Collector};
 
 const CHECKS: &[&str] = &[
-    "ACC-001", "ACC-005", "ACC-006", "PWD-005", "PWD-007", "SVC-003",
+    "ACC-001", "ACC-002", "ACC-003", "ACC-004", "ACC-005", "ACC-006", "PWD-005", "PWD-007",
+    "SVC-003",
+];
+/// The organisation's contractor policy given to `evaluate` (ACC-003's named sources, ACC-004).
+const POLICY: &[&str] = &[
+    "--contractor-window",
+    "mon-sun 08:00-18:00",
+    "--tz",
+    "Europe/Paris",
+    "--source",
+    "192.0.2.0/24",
 ];
 const DAY_SECS: i64 = 86_400;
 
@@ -26,8 +36,20 @@ fn now_secs() -> i64 {
     now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
+/// `YYYY-MM-DDTHH:MM:SS+00:00` of a Unix time (rsyslog's RFC 3339 format in auth.log).
+fn rfc3339(secs: i64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S+00:00"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// A copy of the fixture root with a lastlog written relative to now: `(uid, days ago)`. For the
-/// hardened root, passwords are also dated 30 days ago, since a committed date would age.
+/// hardened root, passwords are also dated 30 days ago and the contractor's account and key expire
+/// in 30 days, since committed dates would age. Each root with a contractor gets an auth.log with
+/// one of their logins three days ago: at noon UTC from the maintenance network (hardened), at
+/// 03:00 UTC from elsewhere (weak).
 fn prepare(name: &str, logins: &[(u32, i64)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
@@ -58,17 +80,48 @@ fn prepare(name: &str, logins: &[(u32, i64)]) -> tempfile::TempDir {
             .map(|l| {
                 let mut f: Vec<String> = l.split(':').map(str::to_owned).collect();
                 f[2] = (today - 30).to_string();
+                if !f[7].is_empty() {
+                    f[7] = (today + 30).to_string();
+                }
                 f.join(":") + "\n"
             })
             .collect();
         std::fs::write(root.join("etc/shadow"), fresh).unwrap();
+        let keys = root.join("home/presta-dupont/.ssh/authorized_keys");
+        let text = std::fs::read_to_string(&keys).unwrap();
+        let expiry = rfc3339((today + 30) * DAY_SECS)[..10].replace('-', "");
+        std::fs::write(&keys, text.replace("20260101", &expiry)).unwrap();
+    }
+    let day = (today_of(now) - 3) * DAY_SECS;
+    let line = match name {
+        "hardened" => Some((day + 12 * 3600, "presta-dupont", "192.0.2.10")),
+        "weak" => Some((day + 3 * 3600, "presta-martin", "203.0.113.7")),
+        _ => None,
+    };
+    if let Some((at, who, from)) = line {
+        std::fs::write(
+            root.join("var/log/auth.log"),
+            format!(
+                "{} mairie-srv1 sshd[812]: Accepted publickey for {who} from {from} port 51234 ssh2: ED25519 SHA256:x\n",
+                rfc3339(at)
+            ),
+        )
+        .unwrap();
     }
     dir
 }
 
+fn today_of(now: i64) -> i64 {
+    now / DAY_SECS
+}
+
 fn config(dir: &Path, role: &str) -> PathBuf {
     let path = dir.join("agent.toml");
-    std::fs::write(&path, format!("role = \"{role}\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("role = \"{role}\"\n\n[probes.accounts]\ncontractor_groups = [\"prestataires\"]\n"),
+    )
+    .unwrap();
     path
 }
 
@@ -113,7 +166,8 @@ fn evaluate(dir: &Path, json: &str) -> (Vec<String>, Vec<serde_json::Value>) {
         .arg("evaluate")
         .arg("--evidence")
         .arg(&file)
-        .args(["--format", "json"]));
+        .args(["--format", "json"])
+        .args(POLICY));
     assert!(
         out.status.success(),
         "{}",
@@ -190,19 +244,26 @@ fn fixture_roots_are_judged_as_expected() {
             &[(0, 20), (1000, 1)],
             &[
                 "ACC-001 pass",
+                "ACC-002 not_applicable",
+                "ACC-003 not_applicable",
+                "ACC-004 not_applicable",
                 "ACC-005 pass",
                 "ACC-006 not_applicable",
                 "PWD-005 fail",
-                "PWD-007 pass",
+                // Stock Debian passes `nullok` to pam_unix in common-auth.
+                "PWD-007 fail",
                 "SVC-003 pass",
             ],
         ),
         (
             "hardened",
             "workstation",
-            &[(1000, 3), (1001, 1)],
+            &[(1000, 3), (1001, 1), (1002, 3)],
             &[
                 "ACC-001 pass",
+                "ACC-002 pass",
+                "ACC-003 pass",
+                "ACC-004 pass",
                 "ACC-005 pass",
                 "ACC-006 pass",
                 "PWD-005 pass",
@@ -226,6 +287,9 @@ fn fixture_roots_are_judged_as_expected() {
             ],
             &[
                 "ACC-001 fail",
+                "ACC-002 fail",
+                "ACC-003 fail",
+                "ACC-004 fail",
                 "ACC-005 fail",
                 "ACC-006 fail",
                 "PWD-005 fail",
@@ -239,13 +303,56 @@ fn fixture_roots_are_judged_as_expected() {
         let checked = check_root(&dir.path().join("root"), &config(dir.path(), role));
         let (outcomes, findings) = evaluate(dir.path(), &checked.json);
         assert_eq!(&outcomes, expect, "{name}: {findings:#?}");
+        let detail = |id: &str| {
+            findings.iter().find(|f| f["check_id"] == id).unwrap()["detail"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let severity = |id: &str| {
+            findings.iter().find(|f| f["check_id"] == id).unwrap()["severity"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        if *name == "debian12-stock" {
+            // nullok alone (no empty password) is a latent hole: high, not critical.
+            assert_eq!(
+                detail("PWD-007"),
+                "nullok dans PAM (mot de passe vide accepté) : /etc/pam.d/common-auth:17"
+            );
+            assert_eq!(severity("PWD-007"), "high");
+        }
+        if *name == "hardened" {
+            assert_eq!(
+                detail("ACC-003"),
+                "restreint : presta-dupont (source : clés SSH limitées par from= sans autre \
+                 méthode, pam_access (/etc/security/access.conf:4) ; horaires : pam_time \
+                 Wk0800-1800 (/etc/security/time.conf:2))"
+            );
+            assert!(
+                detail("ACC-004").starts_with("1 connexion de prestataire, 0 échec ; toutes dans"),
+                "{findings:#?}"
+            );
+        }
         if *name == "weak" {
-            let detail = |id: &str| {
-                findings.iter().find(|f| f["check_id"] == id).unwrap()["detail"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            };
+            assert!(detail("PWD-007").contains(
+                "nullok dans PAM (mot de passe vide accepté) : /etc/pam.d/common-password:4, /etc/pam.d/common-auth:3"
+            ));
+            assert_eq!(
+                detail("ACC-002"),
+                "expiration absente ou au-delà de 90 j : presta-martin (uid 1008, sans date \
+                 d'expiration), presta-martin (uid 1008, 1 clé SSH sans expiry-time)"
+            );
+            assert_eq!(
+                detail("ACC-003"),
+                "accès prestataire non restreint : presta-martin : joignable depuis n'importe \
+                 quelle adresse (essai 203.0.113.200), aucune plage horaire imposée (pam_time)"
+            );
+            assert!(
+                detail("ACC-004").contains("depuis 203.0.113.7 : hors plage, source non déclarée"),
+                "{findings:#?}"
+            );
             assert!(
                 detail("ACC-001").contains("uid 0 aussi pour toor"),
                 "{findings:#?}"
@@ -418,4 +525,177 @@ fn no_hash_of_this_machine_reaches_the_collector() {
         let bytes = std::fs::read(&file).unwrap_or_default();
         assert_no_secret(&secrets, &file.display().to_string(), &bytes);
     }
+}
+
+/// Runs `sqlite3 DB SQL` (the sqlite3 shell, as an administrator would) and asserts success.
+fn sqlite3(db: &Path, sql: &str) {
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let out = run(Command::new("sqlite3").arg(db).arg(sql));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Debian 13: logins recorded only in wtmpdb and lastlog2 count. The lastlog of the stock root
+/// says `mairie` (uid 1000) last logged in 200 days ago, so ACC-005 fails; wtmpdb records a
+/// session 2 days ago, so it passes. The databases are made by the sqlite3 shell with the tables
+/// wtmpdb's `lib/sqlite.c` and util-linux's liblastlog2 create (wtmpdb itself is not packaged for
+/// Debian 12, where the tests run). Then a locked wtmpdb: a warning, the other sources still read.
+#[test]
+fn wtmpdb_and_lastlog2_logins_count_for_idle_accounts() {
+    let dir = prepare("debian12-stock", &[(0, 20), (1000, 200)]);
+    let root = dir.path().join("root");
+    let cfg = config(dir.path(), "server");
+    let acc005 = |json: &str| {
+        let (outcomes, findings) = evaluate(dir.path(), json);
+        assert!(
+            outcomes.contains(&"ACC-005 pass".to_owned())
+                || outcomes.contains(&"ACC-005 fail".to_owned()),
+            "{outcomes:?}"
+        );
+        let f = findings
+            .iter()
+            .find(|f| f["check_id"] == "ACC-005")
+            .unwrap();
+        format!("{} {}", f["outcome"].as_str().unwrap(), f["detail"])
+    };
+    let before = check_root(&root, &cfg);
+    let judged = acc005(&before.json);
+    assert!(judged.starts_with("fail"), "{judged}");
+    assert!(judged.contains("mairie (uid 1000"), "{judged}");
+
+    let now = now_secs();
+    let wtmp = root.join("var/lib/wtmpdb/wtmp.db");
+    sqlite3(
+        &wtmp,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS wtmp(ID INTEGER PRIMARY KEY, Type INTEGER, User TEXT NOT NULL, Login INTEGER, Logout INTEGER, TTY TEXT, RemoteHost TEXT, Service TEXT) STRICT;\
+             INSERT INTO wtmp (Type,User,Login,TTY,RemoteHost,Service) VALUES\
+             (1,'reboot',{boot},'~','6.12.48+deb13-amd64',NULL),\
+             (3,'mairie',{recent},'pts/0','198.51.100.77','sshd'),\
+             (3,'mairie',{old},'pts/0','198.51.100.77','sshd');",
+            boot = (now - DAY_SECS) * 1_000_000,
+            recent = (now - 2 * DAY_SECS) * 1_000_000 + 123_456,
+            old = (now - 300 * DAY_SECS) * 1_000_000,
+        ),
+    );
+    let lastlog2 = root.join("var/lib/lastlog/lastlog2.db");
+    sqlite3(
+        &lastlog2,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS Lastlog2(Name TEXT PRIMARY KEY, Time INTEGER, TTY TEXT, RemoteHost TEXT, Service TEXT);\
+             REPLACE INTO Lastlog2 VALUES('root',{root_login},'tty1',NULL,'login');\
+             REPLACE INTO Lastlog2 VALUES(CAST(X'FF00FE' AS TEXT),{root_login},NULL,NULL,NULL);\
+             REPLACE INTO Lastlog2 VALUES('mairie','garbage',NULL,NULL,NULL);",
+            root_login = now - 5 * DAY_SECS,
+        ),
+    );
+    let wtmp_bytes = std::fs::read(&wtmp).unwrap();
+    let after = check_root(&root, &cfg);
+    let ev: serde_json::Value = serde_json::from_str(&after.json).unwrap();
+    let accounts = find_accounts(&ev);
+    assert_eq!(
+        accounts["lastLoginSource"], "lastlog+wtmpdb+lastlog2",
+        "{accounts}"
+    );
+    let last = |name: &str| {
+        accounts["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["principal"]["name"] == name)
+            .map(|a| match &a["lastLoginMs"] {
+                serde_json::Value::String(s) => s.parse::<i64>().unwrap(),
+                serde_json::Value::Number(n) => n.as_i64().unwrap(),
+                other => panic!("lastLoginMs {other} in {a}"),
+            })
+            .unwrap()
+    };
+    let day_ms = |secs: i64| secs / DAY_SECS * DAY_SECS * 1000;
+    assert_eq!(last("mairie"), day_ms(now - 2 * DAY_SECS));
+    assert_eq!(last("root"), day_ms(now - 5 * DAY_SECS));
+    let warnings = accounts["warnings"].to_string();
+    assert!(
+        warnings.contains("/var/lib/lastlog/lastlog2.db: 2 rows with an unusable user or time"),
+        "{warnings}"
+    );
+    let judged = acc005(&after.json);
+    assert!(judged.starts_with("pass"), "{judged}");
+    // Nothing but times leaves: no remote host, TTY or service from the databases.
+    for leaked in ["198.51.100.77", "6.12.48+deb13"] {
+        assert!(!after.json.contains(leaked), "{leaked} left the host");
+    }
+    // Read-only: the database is byte for byte the same, no journal or WAL was left.
+    assert_eq!(std::fs::read(&wtmp).unwrap(), wtmp_bytes);
+    let mut names: Vec<String> = std::fs::read_dir(wtmp.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["wtmp.db"]);
+
+    // A writer holds wtmpdb: the check finishes promptly with a warning naming the database, and
+    // the other sources are still read.
+    let mut writer = std::process::Command::new("sqlite3")
+        .arg(&wtmp)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = writer.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"BEGIN EXCLUSIVE;\nSELECT 'locked';\n")
+            .unwrap();
+        stdin.flush().unwrap();
+    }
+    {
+        use std::io::Read;
+        let mut buf = [0u8; 7];
+        writer
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut buf)
+            .unwrap();
+        assert_eq!(&buf, b"locked\n");
+    }
+    let started = std::time::Instant::now();
+    let locked = check_root(&root, &cfg);
+    let elapsed = started.elapsed();
+    drop(writer.stdin.take());
+    writer.wait().unwrap();
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
+    let ev: serde_json::Value = serde_json::from_str(&locked.json).unwrap();
+    let accounts = find_accounts(&ev);
+    assert_eq!(accounts["lastLoginSource"], "lastlog+lastlog2");
+    assert!(
+        accounts["warnings"]
+            .to_string()
+            .contains("reading /var/lib/wtmpdb/wtmp.db: locked by a writer"),
+        "{}",
+        accounts["warnings"]
+    );
+}
+
+/// The accounts state inside `check --json`'s evidence, wherever the encoding nests it.
+fn find_accounts(v: &serde_json::Value) -> serde_json::Value {
+    if v.get("lastLoginSource").is_some() {
+        return v.clone();
+    }
+    let children: Vec<&serde_json::Value> = match v {
+        serde_json::Value::Object(m) => m.values().collect(),
+        serde_json::Value::Array(a) => a.iter().collect(),
+        _ => Vec::new(),
+    };
+    for c in children {
+        let found = find_accounts(c);
+        if !found.is_null() {
+            return found;
+        }
+    }
+    serde_json::Value::Null
 }

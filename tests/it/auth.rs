@@ -7,7 +7,9 @@ use std::process::Command;
 
 use crate::harness::{bin, ok};
 
-const OWNED: [&str; 5] = ["PWD-001", "PWD-002", "PWD-003", "PWD-004", "PWD-006"];
+const OWNED: [&str; 6] = [
+    "ACC-007", "PWD-001", "PWD-002", "PWD-003", "PWD-004", "PWD-006",
+];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -69,6 +71,8 @@ fn fixture_trees_give_the_expected_password_findings() {
     let stock = check(
         "debian12-stock",
         &[
+            // No TMOUT, no StopIdleSessionSec on a stock Debian 12.
+            ("ACC-007", "fail"),
             ("PWD-001", "fail"),
             ("PWD-002", "fail"),
             ("PWD-003", "fail"),
@@ -87,6 +91,7 @@ fn fixture_trees_give_the_expected_password_findings() {
     check(
         "hardened",
         &[
+            ("ACC-007", "pass"),
             ("PWD-001", "pass"),
             ("PWD-002", "pass"),
             ("PWD-003", "pass"),
@@ -97,6 +102,8 @@ fn fixture_trees_give_the_expected_password_findings() {
     let weak = check(
         "weak",
         &[
+            // TMOUT=3600.
+            ("ACC-007", "fail"),
             ("PWD-001", "fail"),
             ("PWD-002", "fail"),
             ("PWD-003", "fail"),

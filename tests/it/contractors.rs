@@ -6,13 +6,20 @@
 //! on its command line (an offline file has no organisation), then fails ACC-004 for the login
 //! outside the window.
 //!
-//! The end-to-end run through a real collector is not used here: `vigie-agent run` observes the real
-//! host's root, where no contractor exists; `evaluate` judges the very JSON the agent printed.
+//! The second test runs the real `vigie-agent run` against a real collector: the live root's
+//! `nobody` account is declared a contractor (every Debian has it; no account is created on the
+//! test machine) and `root` is the other account. Each login reaches the collector in exactly one
+//! report (the agent's cursor survives a restart), the collector keeps them (ACC-004 still counts
+//! the first ones after reports that carry none), setting the organisation's policy judges the
+//! host again without a new report, and root's login appears in nothing the collector stores.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::harness::{bin, run};
+use vigie_collector::store::Store as _;
+
+use crate::harness::{bin, run, wait_for, Agent, Collector};
 
 const DAY_SECS: i64 = 86_400;
 const FP: &str = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
@@ -296,4 +303,213 @@ fn contractor_logins_reach_the_evidence_and_no_one_elses_do() {
         .find(|f| f["check_id"] == "ACC-004")
         .unwrap();
     assert_eq!(acc004["outcome"], "unknown", "{acc004:#}");
+}
+
+/// The ACC-004 finding of `host`, once `ready` accepts it.
+fn acc004(
+    c: &Collector,
+    host: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    wait_for("the ACC-004 finding", Duration::from_secs(90), || {
+        c.findings(None)
+            .into_iter()
+            .find(|f| f["host_id"] == host && f["check_id"] == "ACC-004" && ready(f))
+    })
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files_under(&path, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn contractor_logins_reach_the_collector_once_and_the_policy_judges_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = now_secs();
+    let day = (now / DAY_SECS - 3) * DAY_SECS;
+    let (night, noon) = (day + 3 * 3600, day + 12 * 3600);
+    let journal = build_journal(
+        tmp.path(),
+        &[
+            entry(
+                night,
+                1,
+                &format!("Accepted publickey for nobody from {CONTRACTOR_IP} port 51234 ssh2: ED25519 {FP}"),
+                "sshd",
+                "sshd-session",
+            ),
+            entry(
+                noon,
+                2,
+                &format!("Accepted publickey for nobody from {CONTRACTOR_IP} port 51300 ssh2: ED25519 {FP}"),
+                "sshd",
+                "sshd-session",
+            ),
+            entry(noon + 60, 3, &format!("Accepted password for root from {ALICE_IP} port 40000 ssh2"), "sshd", "sshd"),
+        ]
+        .concat(),
+    );
+    let mut c = Collector::start(tmp.path());
+    c.admin_ok(&["org", "add", "mairie-a", "--name", "Mairie A"]);
+    let mut a = Agent::new(tmp.path(), "a", 3600, 3600);
+    let mut config = std::fs::read_to_string(&a.config).unwrap();
+    config.push_str(&format!(
+        "\n[probes.accounts]\ncontractors = [\"nobody\"]\njournal_file = \"{}\"\n\n[probes.patches]\nenabled = false\n",
+        journal.display()
+    ));
+    std::fs::write(&a.config, config).unwrap();
+    a.enroll(&c, &c.token("mairie-a", "1h"));
+    a.start_logged(&tmp.path().join("agent.log"));
+    let host = a.host_id();
+
+    // No policy yet: the logins are there, unjudged.
+    let first = acc004(&c, &host, |f| {
+        f["detail"].as_str().unwrap_or("").contains("2 connexions")
+    });
+    assert_eq!(first["outcome"], "unknown", "{first:#}");
+
+    // The policy is set: the host is judged again at once, on the same report.
+    let out = c.admin_ok(&[
+        "org",
+        "contractor-policy",
+        "mairie-a",
+        "--window",
+        "mon-sun 08:00-18:00",
+        "--tz",
+        "Europe/Paris",
+        "--source",
+        "203.0.113.0/24",
+    ]);
+    assert!(out.contains("judged again"), "{out}");
+    let judged = acc004(&c, &host, |f| f["outcome"] == "fail");
+    assert_eq!(
+        judged["evidence"], first["evidence"],
+        "judged on another report: {judged:#}"
+    );
+    let detail = judged["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("1 connexion hors politique : nobody le ")
+            && detail.contains("hors plage"),
+        "{detail}"
+    );
+
+    // Restart: the new login only is sent; the collector still holds the first two.
+    a.stop();
+    std::thread::sleep(Duration::from_millis(200));
+    let later = noon + 3600;
+    let more = entry(
+        later,
+        4,
+        &format!(
+            "Accepted publickey for nobody from {CONTRACTOR_IP} port 52000 ssh2: ED25519 {FP}"
+        ),
+        "sshd",
+        "sshd-session",
+    );
+    append_journal(&journal, &more);
+    a.start_logged(&tmp.path().join("agent2.log"));
+    let after = acc004(&c, &host, |f| {
+        f["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("3 connexions de prestataires")
+    });
+    assert_eq!(after["outcome"], "fail", "{after:#}");
+    a.stop();
+    let log = c.log();
+    c.stop();
+
+    // What the collector stored, report by report: each contractor login in exactly one.
+    let store =
+        vigie_collector::store::sled_store::SledStore::open(&c.dir.join("store"), 8 << 20).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reports = rt.block_on(store.reports(&host)).unwrap();
+    let mut seen: Vec<i64> = Vec::new();
+    for stored in &reports {
+        let signed = <vigie_proto::v1::SignedReport as vigie_proto::Message>::decode(
+            stored.signed.as_slice(),
+        )
+        .unwrap();
+        let body = vigie_proto::envelope::decode_body(&signed.body).unwrap();
+        for d in &body.domains {
+            if let Some(vigie_proto::v1::domain_state::State::Accounts(acc)) = &d.state {
+                seen.extend(acc.contractor_logins.iter().map(|l| l.at_ms / 1000));
+                assert!(acc
+                    .contractor_logins
+                    .iter()
+                    .all(|l| l.principal.as_ref().unwrap().name == "nobody"));
+            }
+        }
+        assert!(!contains(&signed.body, ALICE_IP), "root's login was sent");
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [night, noon, later],
+        "each login once, in {} reports",
+        reports.len()
+    );
+    // And nowhere else: not in any file of the collector or of the agent, nor in the logs.
+    let mut files = Vec::new();
+    files_under(&c.dir, &mut files);
+    files_under(&a.state, &mut files);
+    let mut found_contractor = false;
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !contains(&bytes, ALICE_IP),
+            "{} holds root's login",
+            file.display()
+        );
+        found_contractor |= contains(&bytes, CONTRACTOR_IP);
+    }
+    assert!(found_contractor, "the search must be able to find a login");
+    for log in [
+        log,
+        std::fs::read_to_string(tmp.path().join("agent.log")).unwrap(),
+    ] {
+        assert!(!log.contains(ALICE_IP), "{log}");
+    }
+    // The cursor the agent keeps names no one.
+    let cursor = std::fs::read_to_string(a.state.join("contractor-logins.json")).unwrap();
+    assert!(cursor.contains("\"journal\":\"s="), "{cursor}");
+    assert!(
+        !cursor.contains("nobody") && !cursor.contains(CONTRACTOR_IP),
+        "{cursor}"
+    );
+}
+
+/// Appends export-format entries to an existing journal file, as journald would keep writing.
+fn append_journal(journal: &Path, export: &str) {
+    let tool = journal_remote().unwrap();
+    let mut child = Command::new(tool)
+        .arg(format!("--output={}", journal.display()))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(export.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
 }

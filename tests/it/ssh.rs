@@ -31,16 +31,34 @@ fn judge(root: &Path, profile: &str) -> (serde_json::Value, Vec<(String, String,
             "json",
             "--profile",
             profile,
+            // ACC-008's VPN half, attested as `attest set` would (tests/it/attestations.rs).
+            "--attest",
+            "vpn-mfa",
             "--evidence",
         ])
         .arg(&file));
     let findings: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     let ssh = findings
         .iter()
-        .filter(|f| f["check_id"].as_str().unwrap().starts_with("SSH-"))
+        // ACC-008 (remote access MFA) is judged on the same SSH evidence; it sorts first.
+        .filter(|f| {
+            let id = f["check_id"].as_str().unwrap();
+            id.starts_with("SSH-") || id == "ACC-008"
+        })
         .map(|f| {
             let s = |k: &str| f[k].as_str().unwrap().to_owned();
-            (s("check_id"), s("outcome"), s("detail"))
+            // ACC-008 ends with its VPN half, attested here; the SSH half is what is compared.
+            let detail = match s("detail").split_once(" ; VPN : ") {
+                Some((ssh, vpn)) => {
+                    assert!(
+                        vpn.starts_with("double facteur attesté par évaluation hors ligne"),
+                        "{vpn}"
+                    );
+                    ssh.to_owned()
+                }
+                None => s("detail"),
+            };
+            (s("check_id"), s("outcome"), detail)
         })
         .collect();
     let ssh_state = evidence["domains"]
@@ -54,7 +72,7 @@ fn judge(root: &Path, profile: &str) -> (serde_json::Value, Vec<(String, String,
 }
 
 #[track_caller]
-fn outcomes(findings: &[(String, String, String)], expect: [&str; 5]) {
+fn outcomes(findings: &[(String, String, String)], expect: [&str; 6]) {
     let got: Vec<&str> = findings.iter().map(|(_, o, _)| o.as_str()).collect();
     assert_eq!(got, expect, "{findings:#?}");
 }
@@ -71,14 +89,19 @@ fn stock_debian_12_passes_minimal_and_fails_standard_for_known_reasons() {
     assert_eq!(state["settings"]["kbdinteractiveauthentication"], "no");
     // A foreign root never runs sshd -T: it would read this machine, not the tree.
     assert_eq!(state["crossCheck"]["status"], "NOT_RUN");
-    outcomes(&minimal, ["pass", "pass", "pass", "fail", "pass"]);
+    outcomes(&minimal, ["fail", "pass", "pass", "pass", "fail", "pass"]);
+    // sshd's default PasswordAuthentication yes: a password alone opens a session.
+    assert_eq!(
+        detail(&minimal, "ACC-008"),
+        "accès SSH possible avec un seul facteur : password seul accepté"
+    );
     assert_eq!(
         detail(&minimal, "SSH-004"),
         "accès trop ouvert : X11Forwarding yes"
     );
 
     let (_, standard) = judge(&root("debian12-stock"), "standard");
-    outcomes(&standard, ["fail", "fail", "fail", "fail", "fail"]);
+    outcomes(&standard, ["fail", "fail", "fail", "fail", "fail", "fail"]);
     assert_eq!(
         detail(&standard, "SSH-001"),
         "connexion directe de root autorisée : PermitRootLogin prohibit-password"
@@ -93,7 +116,11 @@ fn stock_debian_12_passes_minimal_and_fails_standard_for_known_reasons() {
 fn hardened_host_passes_every_ssh_check_even_strict() {
     for profile in ["standard", "strict"] {
         let (state, findings) = judge(&root("hardened"), profile);
-        outcomes(&findings, ["pass"; 5]);
+        outcomes(&findings, ["pass"; 6]);
+        assert_eq!(
+            detail(&findings, "ACC-008"),
+            "accès SSH : clé seule, publickey,keyboard-interactive (bloc « Match Group prestataires Address 192.0.2.0/24 »)"
+        );
         let blocks = state["matchBlocks"].as_array().unwrap();
         assert_eq!(blocks.len(), 1);
         assert_eq!(
@@ -112,7 +139,13 @@ fn hardened_host_passes_every_ssh_check_even_strict() {
 #[test]
 fn weak_host_fails_every_ssh_check_for_its_reason() {
     let (state, findings) = judge(&root("weak"), "standard");
-    outcomes(&findings, ["fail"; 5]);
+    outcomes(&findings, ["fail"; 6]);
+    assert_eq!(
+        detail(&findings, "ACC-008"),
+        "accès SSH possible avec un seul facteur : password seul accepté ; keyboard-interactive \
+         sans second facteur PAM ; password seul accepté (bloc « Match User backup ») ; \
+         keyboard-interactive sans second facteur PAM (bloc « Match User backup »)"
+    );
     assert_eq!(
         detail(&findings, "SSH-001"),
         "connexion directe de root autorisée : PermitRootLogin yes ; PermitRootLogin yes (bloc « Match User backup »)"
@@ -142,7 +175,18 @@ fn host_without_sshd_is_not_applicable() {
     std::fs::create_dir_all(tmp.path().join("etc")).unwrap();
     let (state, findings) = judge(tmp.path(), "standard");
     assert_eq!(state["installed"], serde_json::Value::Null, "{state}");
-    outcomes(&findings, ["not_applicable"; 5]);
+    // ACC-008 first: no SSH, so remote access is the VPN alone, attested here (`--attest`).
+    outcomes(
+        &findings,
+        [
+            "pass",
+            "not_applicable",
+            "not_applicable",
+            "not_applicable",
+            "not_applicable",
+            "not_applicable",
+        ],
+    );
     assert_eq!(
         detail(&findings, "SSH-001"),
         "aucun serveur SSH (sshd) installé"

@@ -8,6 +8,8 @@
 use vigie_proto::v1::{principal, Account, Accounts};
 
 use crate::evidence::HostFacts;
+use crate::related::Related;
+use crate::vocabulary::Severity;
 
 use super::{RuleKind, Verdict};
 use crate::text::{date_fr, duration_fr, host_text, plural};
@@ -34,8 +36,8 @@ const DEFAULT_ACCOUNTS: &[&str] = &[
     "support",
     "default",
 ];
-const NULLOK_NOTE: &str =
-    "nullok (PAM) non évalué ici : relevé par la sonde auth.pam, pas encore jugé par ce contrôle";
+/// `nullok` places named in a detail before the rest is counted.
+const MAX_NULLOK: usize = 3;
 
 /// One accounts rule with its thresholds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +56,8 @@ pub(crate) enum AccountsRule {
     SudoersHygiene,
     /// `accounts.contractor_expiry`.
     ContractorExpiry { max_ahead_ms: i64 },
-    /// `accounts.contractor_logins`.
-    ContractorLogins,
+    /// `accounts.contractor_logins`: the logins of the last `lookback_ms`.
+    ContractorLogins { lookback_ms: i64 },
 }
 
 impl AccountsRule {
@@ -77,17 +79,32 @@ impl AccountsRule {
             RuleKind::AccountsContractorExpiry => AccountsRule::ContractorExpiry {
                 max_ahead_ms: r.duration_ms("max_expiry_ahead_days"),
             },
-            RuleKind::AccountsContractorLogins => AccountsRule::ContractorLogins,
+            RuleKind::AccountsContractorLogins => {
+                let lookback_ms = r.duration_ms("lookback_days");
+                // The collector keeps contractor logins 90 days (`contractor_logins::RETENTION_MS`).
+                r.require(
+                    lookback_ms > 0 && lookback_ms <= 90 * crate::text::DAY_MS,
+                    "lookback_days",
+                    "must be between 1 and 90",
+                );
+                AccountsRule::ContractorLogins { lookback_ms }
+            }
             _ => AccountsRule::EmptyOrDefaultPasswords,
         }
     }
 
-    pub(crate) fn judge(&self, s: &Accounts, facts: &HostFacts, now_ms: i64) -> Verdict {
+    pub(crate) fn judge(
+        &self,
+        s: &Accounts,
+        facts: &HostFacts,
+        related: &Related<'_>,
+        now_ms: i64,
+    ) -> Verdict {
         match self {
             AccountsRule::PrivilegedPasswordAge { max_age_ms } => {
                 privileged_password_age(s, *max_age_ms, now_ms)
             }
-            AccountsRule::EmptyOrDefaultPasswords => empty_or_default(s, now_ms),
+            AccountsRule::EmptyOrDefaultPasswords => empty_or_default(s, related, now_ms),
             AccountsRule::Uid0AndAdministrators => uid0_and_administrators(s),
             AccountsRule::Idle { idle_after_ms } => idle(s, *idle_after_ms, now_ms),
             AccountsRule::WorkstationAdministrators { max_members } => {
@@ -97,7 +114,9 @@ impl AccountsRule {
             AccountsRule::ContractorExpiry { max_ahead_ms } => {
                 contractor_expiry(s, *max_ahead_ms, now_ms)
             }
-            AccountsRule::ContractorLogins => contractor_logins(s, facts),
+            AccountsRule::ContractorLogins { lookback_ms } => {
+                contractor_logins(s, facts, now_ms.saturating_sub(*lookback_ms))
+            }
         }
     }
 }
@@ -172,10 +191,11 @@ fn contractor_expiry(s: &Accounts, max_ahead_ms: i64, now_ms: i64) -> Verdict {
     }
 }
 
-/// ACC-004: every contractor login the agent reported, judged against the organisation's windows
-/// and sources. With no policy declared the check is `unknown`, not `pass`: nothing says whether
-/// the logins were expected, and a green result would hide that the policy is missing.
-fn contractor_logins(s: &Accounts, facts: &HostFacts) -> Verdict {
+/// ACC-004: every contractor login reported since `since_ms` (the collector keeps each one the
+/// agent sent, once), judged against the organisation's windows and sources. With no policy
+/// declared the check is `unknown`, not `pass`: nothing says whether the logins were expected, and
+/// a green result would hide that the policy is missing.
+fn contractor_logins(s: &Accounts, facts: &HostFacts, since_ms: i64) -> Verdict {
     if !s.accounts.iter().any(|a| a.contractor) {
         return Verdict::NotApplicable("aucun compte prestataire déclaré".to_owned());
     }
@@ -185,8 +205,13 @@ fn contractor_logins(s: &Accounts, facts: &HostFacts) -> Verdict {
                 .to_owned(),
         );
     }
-    let accepted: Vec<_> = s.contractor_logins.iter().filter(|l| l.success).collect();
-    let failed = s.contractor_logins.len() - accepted.len();
+    let recent: Vec<_> = s
+        .contractor_logins
+        .iter()
+        .filter(|l| l.at_ms >= since_ms)
+        .collect();
+    let accepted: Vec<_> = recent.iter().copied().filter(|l| l.success).collect();
+    let failed = recent.len() - accepted.len();
     let omitted = if s.contractor_logins_omitted > 0 {
         format!(" (+{} non transmises)", s.contractor_logins_omitted)
     } else {
@@ -352,7 +377,12 @@ fn privileged_password_age(s: &Accounts, max_age_ms: i64, now_ms: i64) -> Verdic
     }
 }
 
-fn empty_or_default(s: &Accounts, now_ms: i64) -> Verdict {
+/// PWD-007: no enabled account with an empty password or a default account with a password
+/// (shadow, from the accounts evidence), and no `nullok` in the PAM stacks (from the
+/// authentication policy evidence). `nullok` alone, with no empty password today, is a latent
+/// hole graded high rather than critical; when the PAM evidence is missing, a host that would
+/// otherwise pass is `unknown`.
+fn empty_or_default(s: &Accounts, related: &Related<'_>, now_ms: i64) -> Verdict {
     let live: Vec<&Account> = s.accounts.iter().filter(|a| enabled(a, now_ms)).collect();
     let empty: Vec<String> = live
         .iter()
@@ -367,6 +397,17 @@ fn empty_or_default(s: &Accounts, now_ms: i64) -> Verdict {
         })
         .map(|a| label(a, ""))
         .collect();
+    let nullok: Result<Vec<String>, String> = related.auth().map(|a| {
+        let mut places: Vec<String> = a
+            .nullok
+            .iter()
+            .map(|l| host_text(&format!("{}:{}", l.file, l.line)))
+            .collect();
+        if places.is_empty() && a.nullok_in_pam {
+            places.push("emplacement non précisé".to_owned());
+        }
+        places
+    });
     let mut issues = Vec::new();
     if !empty.is_empty() {
         issues.push(format!("mot de passe vide : {}", list(&empty)));
@@ -377,17 +418,46 @@ fn empty_or_default(s: &Accounts, now_ms: i64) -> Verdict {
             list(&defaults)
         ));
     }
+    if let Ok(places) = &nullok {
+        if !places.is_empty() {
+            let named: Vec<&str> = places.iter().take(MAX_NULLOK).map(String::as_str).collect();
+            let rest = places.len().saturating_sub(MAX_NULLOK);
+            let more = if rest > 0 {
+                format!(" et {}", plural(rest, "autre", "autres"))
+            } else {
+                String::new()
+            };
+            issues.push(format!(
+                "nullok dans PAM (mot de passe vide accepté) : {}{more}",
+                named.join(", ")
+            ));
+        }
+    }
     if !issues.is_empty() {
-        return Verdict::fail(format!("{} ; {NULLOK_NOTE}", issues.join(" ; ")));
+        if let Err(why) = &nullok {
+            issues.push(format!("nullok non vérifiable : {why}"));
+        }
+        let detail = issues.join(" ; ");
+        return if empty.is_empty() && defaults.is_empty() {
+            Verdict::fail_as(Severity::High, detail)
+        } else {
+            Verdict::fail(detail)
+        };
     }
     if !s.shadow_read && live.iter().any(|a| a.password_state == "unknown") {
-        return Verdict::Unknown(format!(
-            "/etc/shadow illisible par l'agent : mots de passe vides non vérifiables ; {NULLOK_NOTE}"
-        ));
+        return Verdict::Unknown(
+            "/etc/shadow illisible par l'agent : mots de passe vides non vérifiables".to_owned(),
+        );
     }
-    Verdict::Pass(format!(
-        "aucun mot de passe vide ni compte par défaut actif avec mot de passe ; {NULLOK_NOTE}"
-    ))
+    match nullok {
+        Err(why) => Verdict::Unknown(format!(
+            "aucun mot de passe vide ni compte par défaut actif ; nullok non vérifiable : {why}"
+        )),
+        Ok(_) => Verdict::Pass(
+            "aucun mot de passe vide, aucun compte par défaut actif, pas de nullok dans PAM"
+                .to_owned(),
+        ),
+    }
 }
 
 /// `sudo : alice, bob ; adm : syslog ; sudoers : %sudo, deploy`.
@@ -614,7 +684,7 @@ mod tests {
         PrivilegedGroup, SudoDefault, SudoRule,
     };
 
-    use crate::testing::{check, Case, DAY_MS, MINUTE_MS, NOW};
+    use crate::testing::{check, check_at, Case, DAY_MS, MINUTE_MS, NOW};
     use crate::Profile;
 
     fn account(name: &str, uid: u32) -> Account {
@@ -707,8 +777,6 @@ mod tests {
             .unwrap()
     }
 
-    const NULLOK: &str = "nullok (PAM) non évalué ici : relevé par la sonde auth.pam, pas encore jugé par ce contrôle";
-
     #[test]
     fn pwd_005_privileged_password_age() {
         check(&with(|_| {}), "PWD-005", "pass: 1 compte privilégié, mot de passe le plus ancien changé il y a 30 j (seuil 365 j) [1.1]");
@@ -746,19 +814,78 @@ mod tests {
 
     #[test]
     fn pwd_007_empty_and_default() {
-        check(&with(|_| {}), "PWD-007", &format!("pass: aucun mot de passe vide ni compte par défaut actif avec mot de passe ; {NULLOK} [1.1]"));
+        const NO_AUTH: &str =
+            "nullok non vérifiable : aucun relevé de la politique d'authentification reçu";
+        let auth = |nullok: &[(&str, u32)]| {
+            State::AuthPolicy(vigie_proto::v1::AuthPolicy {
+                nullok_in_pam: !nullok.is_empty(),
+                nullok: nullok
+                    .iter()
+                    .map(|(f, l)| vigie_proto::v1::PamLocation {
+                        file: (*f).to_owned(),
+                        line: *l,
+                        module: "pam_unix.so".to_owned(),
+                        stack: "login".to_owned(),
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+        };
         check(
-            &with(|a| {
-                let mut guest = account("guest", 1001);
-                guest.password_state = "empty".to_owned();
-                a.accounts.push(guest);
-                a.accounts.push(account("pi", 1002));
-                let mut expired = account("test", 1003);
-                expired.expires_ms = NOW - DAY_MS;
-                a.accounts.push(expired);
-            }),
+            &with(|_| {}).state(Domain::AuthPolicy, MINUTE_MS, Some(auth(&[]))),
             "PWD-007",
-            &format!("fail/critical: mot de passe vide : guest (uid 1001) ; compte par défaut actif avec mot de passe : pi (uid 1002) ; {NULLOK} [1.1]"),
+            "pass: aucun mot de passe vide, aucun compte par défaut actif, pas de nullok dans PAM [1.1 1.2]",
+        );
+        check(
+            &with(|_| {}),
+            "PWD-007",
+            &format!(
+                "unknown: aucun mot de passe vide ni compte par défaut actif ; {NO_AUTH} [1.1]"
+            ),
+        );
+        // nullok alone: latent, graded high.
+        check(
+            &with(|_| {}).state(
+                Domain::AuthPolicy,
+                MINUTE_MS,
+                Some(auth(&[
+                    ("/etc/pam.d/common-auth", 17),
+                    ("/etc/pam.d/common-password", 4),
+                    ("/etc/pam.d/su", 2),
+                    ("/etc/pam.d/x\n", 9),
+                ])),
+            ),
+            "PWD-007",
+            "fail/high: nullok dans PAM (mot de passe vide accepté) : /etc/pam.d/common-auth:17, /etc/pam.d/common-password:4, /etc/pam.d/su:2 et 1 autre [1.1 1.2]",
+        );
+        let empty = with(|a| {
+            let mut guest = account("guest", 1001);
+            guest.password_state = "empty".to_owned();
+            a.accounts.push(guest);
+            a.accounts.push(account("pi", 1002));
+            let mut expired = account("test", 1003);
+            expired.expires_ms = NOW - DAY_MS;
+            a.accounts.push(expired);
+        });
+        check(
+            &empty,
+            "PWD-007",
+            &format!("fail/critical: mot de passe vide : guest (uid 1001) ; compte par défaut actif avec mot de passe : pi (uid 1002) ; {NO_AUTH} [1.1]"),
+        );
+        check(
+            &empty.clone().state(
+                Domain::AuthPolicy,
+                MINUTE_MS,
+                Some(auth(&[("/etc/pam.d/common-auth", 17)])),
+            ),
+            "PWD-007",
+            "fail/critical: mot de passe vide : guest (uid 1001) ; compte par défaut actif avec mot de passe : pi (uid 1002) ; nullok dans PAM (mot de passe vide accepté) : /etc/pam.d/common-auth:17 [1.1 1.2]",
+        );
+        // A failed auth probe is named, not taken for "no nullok".
+        check(
+            &with(|_| {}).probe_error(Domain::AuthPolicy, MINUTE_MS, "AG0001", "boom"),
+            "PWD-007",
+            "unknown: aucun mot de passe vide ni compte par défaut actif ; nullok non vérifiable : relevé de la politique d'authentification en erreur (AG0001) [1.1 1.2]",
         );
         check(
             &with(|a| {
@@ -768,7 +895,7 @@ mod tests {
                 }
             }),
             "PWD-007",
-            &format!("unknown: /etc/shadow illisible par l'agent : mots de passe vides non vérifiables ; {NULLOK} [1.1]"),
+            "unknown: /etc/shadow illisible par l'agent : mots de passe vides non vérifiables [1.1]",
         );
     }
 
@@ -905,6 +1032,7 @@ mod tests {
                 fingerprint_sha256: "SHA256:x".to_owned(),
                 expires_ms: *e,
                 line: u32::try_from(i + 1).unwrap(),
+                ..Default::default()
             })
             .collect();
         a.accounts.push(c);
@@ -987,6 +1115,14 @@ mod tests {
 
     #[test]
     fn acc_004_contractor_logins() {
+        let april = "2026-04-05T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
+        let november = "2026-11-01T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
         check(
             &with(|_| {}),
             "ACC-004",
@@ -994,29 +1130,52 @@ mod tests {
         );
         // Across the spring change (29 March 2026): 07:30 UTC is 09:30 on the 30th and 08:30 on
         // the 27th, both inside; 06:30 UTC is 08:30 on the 30th (inside), 07:30 on the 27th (not).
-        check(
-            &logins(vec![
-                login("presta-dupont", "2026-03-30T07:30:00Z", "192.0.2.7", true),
-                login("presta-dupont", "2026-03-27T07:30:00Z", "192.0.2.7", true),
-                login("presta-dupont", "2026-03-30T06:30:00Z", "192.0.2.7", true),
-                login("presta-dupont", "2026-03-29T06:30:00Z", "203.0.113.9", false),
-            ]),
+        let spring = logins(vec![
+            login("presta-dupont", "2026-03-30T07:30:00Z", "192.0.2.7", true),
+            login("presta-dupont", "2026-03-27T07:30:00Z", "192.0.2.7", true),
+            login("presta-dupont", "2026-03-30T06:30:00Z", "192.0.2.7", true),
+            login(
+                "presta-dupont",
+                "2026-03-29T06:30:00Z",
+                "203.0.113.9",
+                false,
+            ),
+        ]);
+        check_at(
+            &spring,
             "ACC-004",
             "pass: 3 connexions de prestataires, 1 échec ; toutes dans les plages et depuis les sources déclarées [1.1]",
+            april,
         );
-        check(
+        check_at(
+            &logins(vec![login("presta-dupont", "2026-03-27T06:30:00Z", "192.0.2.7", true)]),
+            "ACC-004",
+            "fail/high: 1 connexion hors politique : presta-dupont le ven. 27/03/2026 07:30 (Europe/Paris) depuis 192.0.2.7 : hors plage ; 1 connexion de prestataire, 0 échec [1.1]",
+            april,
+        );
+        // Across the autumn change (25 October 2026), and a hostile name.
+        check_at(
             &logins(vec![
-                login("presta-dupont", "2026-03-27T06:30:00Z", "192.0.2.7", true),
                 login("presta\r\nx", "2026-10-26T10:00:00Z", "203.0.113.7", true),
+                login("presta-dupont", "2026-10-26T16:30:00Z", "192.0.2.7", true),
+                login("presta-dupont", "2026-10-23T16:30:00Z", "192.0.2.7", true),
             ]),
             "ACC-004",
-            "fail/high: 2 connexions hors politique : presta-dupont le ven. 27/03/2026 07:30 (Europe/Paris) depuis 192.0.2.7 : hors plage, presta??x le lun. 26/10/2026 11:00 (Europe/Paris) depuis 203.0.113.7 : source non déclarée ; 2 connexions de prestataires, 0 échec [1.1]",
+            "fail/high: 2 connexions hors politique : presta??x le lun. 26/10/2026 11:00 (Europe/Paris) depuis 203.0.113.7 : source non déclarée, presta-dupont le ven. 23/10/2026 18:30 (Europe/Paris) depuis 192.0.2.7 : hors plage ; 3 connexions de prestataires, 0 échec [1.1]",
+            november,
         );
+        // Logins older than the lookback (30 days) no longer count.
         check(
+            &logins(vec![login("presta-dupont", "2026-03-27T06:30:00Z", "192.0.2.7", true)]),
+            "ACC-004",
+            "pass: 0 connexion de prestataire, 0 échec ; toutes dans les plages et depuis les sources déclarées [1.1]",
+        );
+        check_at(
             &logins(vec![login("presta-dupont", "2026-03-27T06:30:00Z", "192.0.2.7", true)])
                 .facts(|f| f.contractor_policy = None),
             "ACC-004",
             "unknown: aucune plage déclarée pour l'organisation (vigie-collector org contractor-policy) ; 1 connexion de prestataire, 0 échec [1.1]",
+            april,
         );
         check(
             &logins(vec![]).facts(|f| {

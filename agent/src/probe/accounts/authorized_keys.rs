@@ -15,6 +15,8 @@ use crate::probe::fsutil::{read_bounded, resolve_in_root};
 
 const MAX_FILE_BYTES: u64 = 256 * 1024;
 const MAX_KEYS: usize = 100;
+/// Longest `from=` pattern list kept.
+const MAX_FROM_CHARS: usize = 1024;
 
 /// Reads `HOME/.ssh/authorized_keys` under `root`; a missing file is no key, another failure a
 /// warning naming the account.
@@ -63,6 +65,9 @@ pub fn parse(bytes: &[u8]) -> Vec<AuthorizedKey> {
             ),
             expires_ms: expiry(options),
             line,
+            from: option_value(options, "from")
+                .map(|v| v.trim_matches('"').chars().take(MAX_FROM_CHARS).collect())
+                .unwrap_or_default(),
         });
         if out.len() >= MAX_KEYS {
             break;
@@ -97,10 +102,7 @@ fn split_options(text: &str) -> (&str, &str) {
 /// reads a time without `Z` in the host's zone; the agent reads it as UTC (at most a day early or
 /// late, which does not change a verdict counted in days).
 fn expiry(options: &str) -> i64 {
-    let Some(value) = options
-        .split(',')
-        .find_map(|o| o.trim().strip_prefix("expiry-time="))
-    else {
+    let Some(value) = option_value(options, "expiry-time") else {
         return 0;
     };
     let digits: String = value
@@ -124,6 +126,29 @@ fn expiry(options: &str) -> i64 {
     ((days_from_civil(y, m, d) * 24 + hh) * 60 + mm) * 60_000 + ss * 1000
 }
 
+/// The value of the first option `name=` (quotes kept), options being split at the commas outside
+/// quotes (`from="192.0.2.0/24,10.0.0.1"` is one option). Names are case-insensitive, as in sshd.
+fn option_value<'a>(options: &'a str, name: &str) -> Option<&'a str> {
+    let mut quoted = false;
+    let mut start = 0;
+    let mut parts = Vec::new();
+    for (i, c) in options.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(options.get(start..i).unwrap_or_default());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(options.get(start..).unwrap_or_default());
+    parts.into_iter().find_map(|o| {
+        let (key, value) = o.trim().split_once('=')?;
+        key.eq_ignore_ascii_case(name).then_some(value)
+    })
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -145,8 +170,8 @@ mod tests {
             .iter()
             .map(|k| {
                 format!(
-                    "{}:{} {} {}",
-                    k.line, k.key_type, k.fingerprint_sha256, k.expires_ms
+                    "{}:{} {} {} {:?}",
+                    k.line, k.key_type, k.fingerprint_sha256, k.expires_ms, k.from
                 )
             })
             .collect();
@@ -161,11 +186,13 @@ mod tests {
             &format!(
                 "# comment\nssh-ed25519 {key} alice@poste\n\
                  expiry-time=\"20270131\",from=\"192.0.2.0/24\" ssh-ed25519 {key} presta\n\
-                 restrict,expiry-time=\"202701311230Z\" ssh-ed25519 {key}\nnot a key\n"
+                 restrict,expiry-time=\"202701311230Z\" ssh-ed25519 {key}\nnot a key\n\
+                 FROM=\"10.0.0.1,192.0.2.*\",Expiry-Time=\"20270131\" ssh-ed25519 {key}\n"
             ),
-            "2:ssh-ed25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU 0\n\
-             3:ssh-ed25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU 1801353600000\n\
-             4:ssh-ed25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU 1801398600000",
+            "2:ssh-ed25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU 0 \"\"\n\
+             3:ssh-ed25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU 1801353600000 \"192.0.2.0/24\"\n\
+             4:ssh-ed25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU 1801398600000 \"\"\n\
+             6:ssh-ed25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU 1801353600000 \"10.0.0.1,192.0.2.*\"",
         );
     }
 }

@@ -2,7 +2,7 @@
 //! per uid at offset uid × size) and `/var/log/wtmp` (glibc `struct utmp`, 384 bytes on x86_64).
 //! Only `ll_time`/`ut_tv` and the user are read; lines, hosts and addresses are skipped, since
 //! they are personal data the checks do not need (DESIGN decision 15). Not here: Debian 13's
-//! SQLite databases (wtmpdb, lastlog2), reported as unsupported by `mod.rs`.
+//! SQLite databases (wtmpdb, lastlog2), read by `logindb`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};

@@ -20,14 +20,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 use vigie_proto::v1::{principal, Login, Principal};
 
+use super::super::command::{RunError, Tool};
 use super::super::fsutil::resolve_in_root;
+use super::cursor::{self, FilePos};
 
 /// Most logins reported, most recent first; the rest is counted in `contractor_logins_omitted`.
 pub const MAX_LOGINS: usize = 500;
@@ -67,12 +66,16 @@ pub struct Event {
     pub auth: SshdAuth,
 }
 
-/// Where logins were read, and what went wrong (never quoting content).
+/// Where logins were read, where reading stopped, and what went wrong (never quoting content).
 #[derive(Debug, Default)]
 pub struct Gathered {
     pub events: Vec<Event>,
     pub sources: Vec<&'static str>,
     pub warnings: Vec<String>,
+    /// `__CURSOR` of the last journal entry read, when any was.
+    pub journal_cursor: Option<String>,
+    /// Position reached in each syslog file read.
+    pub positions: BTreeMap<String, FilePos>,
 }
 
 /// Parses sshd's message. `None` for any other message (or a malformed one).
@@ -257,9 +260,22 @@ fn for_lines(bytes: &[u8], mut each: impl FnMut(&[u8])) -> usize {
     long
 }
 
-/// Parses journalctl's output into `out`.
+/// The `__CURSOR` of one line of `journalctl -o json` (always printed, whatever
+/// `--output-fields` says).
+pub fn journal_cursor(line: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let cursor = value.get("__CURSOR")?.as_str()?;
+    // A cursor is `s=…;i=…;b=…;m=…;t=…;x=…`: short, printable.
+    (cursor.len() <= 512 && cursor.bytes().all(|b| b.is_ascii_graphic())).then(|| cursor.to_owned())
+}
+
+/// Parses journalctl's output into `out`, and records the cursor of its last entry.
 pub fn read_journal_output(bytes: &[u8], since_ms: i64, out: &mut Gathered) {
+    let mut last_cursor = None;
     let long = for_lines(bytes, |line| {
+        if let Some(c) = journal_cursor(line) {
+            last_cursor = Some(c);
+        }
         if let Some((at_ms, msg)) = parse_journal_line(line) {
             if let Some(auth) = parse_sshd(&msg) {
                 if at_ms >= since_ms {
@@ -274,26 +290,41 @@ pub fn read_journal_output(bytes: &[u8], since_ms: i64, out: &mut Gathered) {
         ));
     }
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) >= MAX_JOURNAL_BYTES {
-        out.warnings
-            .push("journal: output larger than 64 MiB, the rest is ignored".to_owned());
+        out.warnings.push(
+            "journal: output larger than 64 MiB, the rest is read at the next cycle".to_owned(),
+        );
+    }
+    if last_cursor.is_some() {
+        out.journal_cursor = last_cursor;
     }
     out.sources.push("journal");
 }
 
-/// Reads /var/log/auth.log and /var/log/secure under `root`, where they exist.
-pub fn read_syslog_files(root: &Path, now_ms: i64, since_ms: i64, out: &mut Gathered) {
+/// Reads /var/log/auth.log and /var/log/secure under `root`, where they exist: from the position
+/// in `saved` (following a rotation), else their last `MAX_LOG_BYTES`.
+pub fn read_syslog_files(
+    root: &Path,
+    now_ms: i64,
+    since_ms: i64,
+    saved: &BTreeMap<String, FilePos>,
+    out: &mut Gathered,
+) {
     let zone = host_zone(root, &mut out.warnings);
     let clock = SyslogClock { zone, now_ms };
     for file in ["/var/log/auth.log", "/var/log/secure"] {
-        let path = resolve_in_root(root, file);
-        let bytes = match read_tail(&path, MAX_LOG_BYTES) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+        let read = match cursor::read_new(root, file, saved.get(file).cloned(), MAX_LOG_BYTES) {
+            Ok(r) => r,
             Err(e) => {
                 out.warnings.push(format!("reading {file}: {e}"));
                 continue;
             }
         };
+        out.warnings.extend(read.warnings);
+        let Some(next) = read.next else {
+            continue;
+        };
+        out.positions.insert(file.to_owned(), next);
+        let bytes = read.bytes;
         let long = for_lines(&bytes, |line| {
             if let Some((at_ms, msg)) = parse_syslog_line(line, &clock) {
                 if let Some(auth) = parse_sshd(&msg) {
@@ -338,25 +369,6 @@ fn host_zone(root: &Path, warnings: &mut Vec<String>) -> jiff::tz::TimeZone {
     }
 }
 
-/// The last `max` bytes of a file, starting at a line boundary.
-fn read_tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let start = len.saturating_sub(max);
-    f.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::new();
-    f.take(max).read_to_end(&mut buf)?;
-    if start > 0 {
-        let cut = buf
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(buf.len(), |p| p + 1);
-        buf.drain(..cut);
-    }
-    Ok(buf)
-}
-
 /// The journalctl invocation: `journal_file`/`journal_dir` when configured (tests, offline trees),
 /// else the system journal on the live host, else the root's /var/log/journal when it exists.
 pub fn journal_args(
@@ -365,6 +377,7 @@ pub fn journal_args(
     journal_file: Option<&Path>,
     journal_dir: Option<&Path>,
     since_ms: i64,
+    after_cursor: Option<&str>,
 ) -> Option<Vec<OsString>> {
     let mut args: Vec<OsString> = Vec::new();
     if let Some(f) = journal_file {
@@ -390,7 +403,11 @@ pub fn journal_args(
     ] {
         args.push(a.into());
     }
-    args.push(format!("--since=@{}", since_ms.div_euclid(1000)).into());
+    // journalctl takes one starting point: where the last read stopped, else the window.
+    match after_cursor {
+        Some(c) => args.push(format!("--after-cursor={c}").into()),
+        None => args.push(format!("--since=@{}", since_ms.div_euclid(1000)).into()),
+    }
     // Same-field matches are ORed, `+` ORs the two groups.
     for (i, field) in ["SYSLOG_IDENTIFIER", "_COMM"].iter().enumerate() {
         if i > 0 {
@@ -403,61 +420,37 @@ pub fn journal_args(
     Some(args)
 }
 
-/// Runs journalctl with `LC_ALL=C`, a timeout and bounded output.
+/// Runs journalctl the agent's one way (`probe::command`: `LC_ALL=C`, stdin closed, bounded
+/// output, killed with its process group after `timeout`).
 pub async fn run_journalctl(
     program: &Path,
     args: &[OsString],
     timeout: Duration,
 ) -> Result<Vec<u8>, String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("LC_ALL", "C")
+    let out = Tool::new(program)
+        .args(args.iter().cloned())
         .env("SYSTEMD_COLORS", "0")
         .env_remove("LANGUAGE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", program.display()))?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let read_out = async {
-        let mut buf = Vec::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.take(MAX_JOURNAL_BYTES).read_to_end(&mut buf).await;
-            let _ = tokio::io::copy(out, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let read_err = async {
-        let mut buf = Vec::new();
-        if let Some(err) = stderr.as_mut() {
-            let _ = err.take(MAX_STDERR_BYTES).read_to_end(&mut buf).await;
-            let _ = tokio::io::copy(err, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let all = async { tokio::join!(read_out, read_err, child.wait()) };
-    let Ok((out, err, status)) = tokio::time::timeout(timeout, all).await else {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-        return Err(format!(
-            "journalctl did not finish within {} s",
-            timeout.as_secs()
-        ));
-    };
-    let status = status.map_err(|e| format!("waiting for journalctl: {e}"))?;
+        .max_stdout(MAX_JOURNAL_BYTES)
+        .max_stderr(MAX_STDERR_BYTES)
+        .run(timeout)
+        .await
+        .map_err(|e| match e {
+            RunError::Timeout { .. } => {
+                format!("journalctl did not finish within {} s", timeout.as_secs())
+            }
+            other => other.to_string(),
+        })?;
     // Exit 1 with no entry is journalctl's "nothing matched" on some versions.
-    if !status.success() && !out.is_empty() {
-        return Ok(out);
+    if !out.status.success() && !out.stdout.is_empty() {
+        return Ok(out.stdout);
     }
-    if !status.success() {
-        let text = String::from_utf8_lossy(&err);
+    if !out.status.success() {
+        let text = out.stderr_text();
         let reason: String = clean(text.trim()).chars().take(200).collect();
-        return Err(format!("journalctl failed ({status}): {reason}"));
+        return Err(format!("journalctl failed ({}): {reason}", out.status));
     }
-    Ok(out)
+    Ok(out.stdout)
 }
 
 /// Keeps the logins of contractor accounts only (`contractors`: name → uid), most recent first,
@@ -709,6 +702,30 @@ mod tests {
         assert_eq!(logins[0].at_ms, 2000);
     }
 
+    #[tokio::test]
+    async fn journalctl_failures_are_reasons() {
+        let err = run_journalctl(Path::new("/bin/false"), &[], Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(err, "journalctl failed (exit status: 1): ");
+        let err = run_journalctl(
+            Path::new("/nonexistent/journalctl"),
+            &[],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err, "/nonexistent/journalctl not found");
+        let err = run_journalctl(
+            Path::new("/bin/sleep"),
+            &["30".into()],
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err, "journalctl did not finish within 1 s");
+    }
+
     #[test]
     fn journal_arguments() {
         let args = journal_args(
@@ -717,6 +734,7 @@ mod tests {
             Some(Path::new("/t/x.journal")),
             None,
             86_400_000,
+            Some("s=1;i=2"),
         )
         .unwrap();
         let args: Vec<String> = args
@@ -724,10 +742,13 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert_eq!(args[..2], ["--file", "/t/x.journal"]);
-        assert!(args.contains(&"--since=@86400".to_owned()));
         assert!(args.contains(&"_COMM=sshd-session".to_owned()));
+        assert!(args.contains(&"--after-cursor=s=1;i=2".to_owned()));
+        assert!(!args.iter().any(|a| a.starts_with("--since")));
+        let args = journal_args(Path::new("/"), true, None, None, 86_400_000, None).unwrap();
+        assert!(args.contains(&"--since=@86400".into()));
         // A mounted tree with no journal: nothing to run.
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(journal_args(dir.path(), false, None, None, 0), None);
+        assert_eq!(journal_args(dir.path(), false, None, None, 0, None), None);
     }
 }

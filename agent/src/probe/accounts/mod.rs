@@ -1,6 +1,6 @@
 //! The accounts probe (`accounts.local`): every account of /etc/passwd with the facts derived from
 //! /etc/shadow (password state, hash scheme, ageing, expiry), its administrative groups, what
-//! sudoers grants it, its last login (lastlog, wtmp), plus the sudoers rules and `Defaults`
+//! sudoers grants it, its last login (lastlog, wtmp, wtmpdb, lastlog2), plus the sudoers rules and `Defaults`
 //! themselves and every line that could not be parsed.
 //!
 //! **Invariant:** no password hash, salt or other part of a hash field leaves this module: the
@@ -10,8 +10,10 @@
 //! password policy (`auth`), sshd settings (`ssh`), and any judgement.
 
 mod authorized_keys;
+mod cursor;
 mod group;
 mod lastlog;
+mod logindb;
 mod logins;
 mod passwd;
 mod shadow;
@@ -115,7 +117,10 @@ impl AccountsConfig {
                 });
             }
         }
-        Ok(Box::new(AccountsProbe { cfg: self.clone() }))
+        Ok(Box::new(AccountsProbe {
+            cfg: self.clone(),
+            pending: std::sync::Mutex::new(None),
+        }))
     }
 }
 
@@ -129,6 +134,8 @@ fn valid_name(name: &str) -> bool {
 
 struct AccountsProbe {
     cfg: AccountsConfig,
+    /// The login cursor of the last cycle (its `now_ms`), stored once its report is spooled.
+    pending: std::sync::Mutex<Option<(i64, cursor::LoginCursor)>>,
 }
 
 #[async_trait]
@@ -144,27 +151,70 @@ impl Probe for AccountsProbe {
     async fn collect(&self, cx: &ProbeCx) -> Result<State, ProbeError> {
         let cx = cx.clone();
         let cfg = self.cfg.clone();
-        // The journal is read only when contractors are declared: nobody else's logins are needed.
-        let since_ms = login_since_ms(&cx, &cfg);
-        let journal = match logins::journal_args(
-            &cx.root,
-            cx.is_live_root(),
-            cfg.journal_file.as_deref(),
-            cfg.journal_dir.as_deref(),
-            since_ms,
-        ) {
-            Some(args) if has_contractors(&cfg) => Some(
-                logins::run_journalctl(&logins::journalctl_program(), &args, cx.command_timeout)
-                    .await,
-            ),
+        // With a state directory (`run`), logins are read from where the last spooled report
+        // stopped, so each is sent once; `check` reads the whole window and stores nothing.
+        let mut cursor_warnings = Vec::new();
+        let saved = match (&cx.state_dir, has_contractors(&cfg)) {
+            (Some(dir), true) => Some(cursor::load(dir, &mut cursor_warnings).unwrap_or_default()),
             _ => None,
         };
-        tokio::task::spawn_blocking(move || observe_with(&cx, &cfg, journal).map(State::Accounts))
-            .await
-            .map_err(|e| ProbeError::Cancelled {
-                probe: PROBE_ID.to_owned(),
-                message: e.to_string(),
-            })?
+        // The journal is read only when contractors are declared: nobody else's logins are needed.
+        let since_ms = login_since_ms(&cx, &cfg);
+        let args = |after: Option<&str>| {
+            logins::journal_args(
+                &cx.root,
+                cx.is_live_root(),
+                cfg.journal_file.as_deref(),
+                cfg.journal_dir.as_deref(),
+                since_ms,
+                after,
+            )
+            .filter(|_| has_contractors(&cfg))
+        };
+        let after = saved.as_ref().and_then(|c| c.journal.clone());
+        let program = logins::journalctl_program();
+        let mut journal = match args(after.as_deref()) {
+            Some(a) => Some(logins::run_journalctl(&program, &a, cx.command_timeout).await),
+            None => None,
+        };
+        // A cursor journalctl refuses (journal replaced, file damaged): read the window again
+        // rather than never again; the collector ignores logins it already holds.
+        if after.is_some() && matches!(journal, Some(Err(_))) {
+            if let (Some(Err(e)), Some(a)) = (&journal, args(None)) {
+                cursor_warnings.push(format!(
+                    "reading the journal after the stored cursor: {e}; the whole window is read again"
+                ));
+                journal = Some(logins::run_journalctl(&program, &a, cx.command_timeout).await);
+            }
+        }
+        let now_ms = cx.now_ms;
+        let (mut accounts, next) =
+            tokio::task::spawn_blocking(move || observe_with(&cx, &cfg, journal, saved.as_ref()))
+                .await
+                .map_err(|e| ProbeError::Cancelled {
+                    probe: PROBE_ID.to_owned(),
+                    message: e.to_string(),
+                })??;
+        accounts.warnings.extend(cursor_warnings);
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = next.map(|c| (now_ms, c));
+        }
+        Ok(State::Accounts(accounts))
+    }
+
+    fn spooled(&self, cx: &ProbeCx) {
+        let Some(dir) = &cx.state_dir else {
+            return;
+        };
+        let next = match self.pending.lock() {
+            Ok(mut p) => p.take(),
+            Err(_) => None,
+        };
+        if let Some((at, c)) = next.filter(|(at, _)| *at == cx.now_ms) {
+            if let Err(error) = cursor::store(dir, &c) {
+                tracing::warn!(probe = PROBE_ID, %error, at, "Could not store the contractor login cursor; logins may be sent again.");
+            }
+        }
     }
 }
 
@@ -264,15 +314,18 @@ fn login_since_ms(cx: &ProbeCx, cfg: &AccountsConfig) -> i64 {
 
 #[cfg(test)]
 fn observe(cx: &ProbeCx, cfg: &AccountsConfig) -> Result<Accounts, ProbeError> {
-    observe_with(cx, cfg, None)
+    observe_with(cx, cfg, None, None).map(|(a, _)| a)
 }
 
-/// `journal`: journalctl's output, or why it failed; `None` when it was not run.
+/// `journal`: journalctl's output, or why it failed; `None` when it was not run. `saved`: where
+/// the last spooled report stopped reading logins (`None`: read the whole window, keep no cursor).
+/// Returns the state and, with `saved`, the cursor after this read.
 fn observe_with(
     cx: &ProbeCx,
     cfg: &AccountsConfig,
     journal: Option<Result<Vec<u8>, String>>,
-) -> Result<Accounts, ProbeError> {
+    saved: Option<&cursor::LoginCursor>,
+) -> Result<(Accounts, Option<cursor::LoginCursor>), ProbeError> {
     let root = cx.root.as_path();
     let mut files = Files {
         problems: Vec::new(),
@@ -415,6 +468,13 @@ fn observe_with(
         }
         if contractor {
             contractor_uids.insert(u.name.clone(), u.uid);
+            // Group names only for contractors: ACC-003 matches them against sshd `Match Group`,
+            // pam_access and pam_time; nobody else's memberships are needed.
+            account.groups = own
+                .iter()
+                .filter(|(g, _)| !g.is_empty())
+                .map(|(g, _)| g.clone())
+                .collect();
             account.authorized_keys =
                 authorized_keys::read(root, &u.home, &mut files.warnings, &name);
         }
@@ -475,6 +535,7 @@ fn observe_with(
         }
         None => (Vec::new(), Vec::new()),
     };
+    let mut next_cursor = None;
     let (contractor_logins, contractor_logins_omitted, login_sources) = if contractor_uids
         .is_empty()
     {
@@ -487,8 +548,17 @@ fn observe_with(
             Some(Err(e)) => gathered.warnings.push(format!("reading the journal: {e}")),
             None => {}
         }
-        logins::read_syslog_files(root, cx.now_ms, since_ms, &mut gathered);
+        let positions = saved.map(|c| c.files.clone()).unwrap_or_default();
+        logins::read_syslog_files(root, cx.now_ms, since_ms, &positions, &mut gathered);
         files.warnings.append(&mut gathered.warnings);
+        if let Some(saved) = saved {
+            let mut next = saved.clone();
+            if let Some(c) = gathered.journal_cursor.take() {
+                next.journal = Some(c);
+            }
+            next.files.extend(std::mem::take(&mut gathered.positions));
+            next_cursor = Some(next);
+        }
         let (l, omitted) = logins::select(gathered.events, &contractor_uids, logins::MAX_LOGINS);
         let sources = if gathered.sources.is_empty() {
             "none".to_owned()
@@ -499,21 +569,24 @@ fn observe_with(
     };
     files.problems.truncate(MAX_PROBLEMS);
     files.warnings.truncate(MAX_WARNINGS);
-    Ok(Accounts {
-        accounts,
-        contractor_logins,
-        contractor_logins_omitted,
-        contractor_login_sources: login_sources,
-        sudo_rules,
-        privileged_groups,
-        sudo_defaults,
-        problems: files.problems,
-        warnings: files.warnings,
-        last_login_source: last_source,
-        sys_uid_max: defs.sys_uid_max,
-        shadow_read: shadow.is_some(),
-        sudoers_read: sudo.is_some(),
-    })
+    Ok((
+        Accounts {
+            accounts,
+            contractor_logins,
+            contractor_logins_omitted,
+            contractor_login_sources: login_sources,
+            sudo_rules,
+            privileged_groups,
+            sudo_defaults,
+            problems: files.problems,
+            warnings: files.warnings,
+            last_login_source: last_source,
+            sys_uid_max: defs.sys_uid_max,
+            shadow_read: shadow.is_some(),
+            sudoers_read: sudo.is_some(),
+        },
+        next_cursor,
+    ))
 }
 
 fn fill_shadow(account: &mut Account, s: &shadow::ShadowEntry) {
@@ -587,7 +660,13 @@ fn login_defs(root: &Path) -> LoginDefs {
     defs
 }
 
-/// Last login (Unix seconds) per uid, from lastlog and wtmp, and the name of the sources used.
+/// wtmpdb's default database (`wtmpdb --help`, pam_wtmpdb's `database=` default).
+const WTMPDB_PATH: &str = "/var/lib/wtmpdb/wtmp.db";
+/// liblastlog2's default database (util-linux).
+const LASTLOG2_PATH: &str = "/var/lib/lastlog/lastlog2.db";
+
+/// Last login (Unix seconds) per uid, from lastlog, wtmp, wtmpdb and lastlog2 (the newest of
+/// them), and the names of the sources read, joined by `+`.
 fn last_logins(
     root: &Path,
     uids: &[u32],
@@ -622,11 +701,44 @@ fn last_logins(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => warnings.push(format!("reading /var/log/wtmp: {e}")),
     }
-    for db in ["/var/lib/wtmpdb/wtmpdb.db", "/var/lib/lastlog/lastlog2.db"] {
-        if resolve_in_root(root, db).exists() {
-            warnings.push(format!(
-                "{db}: unsupported source (SQLite login database), last logins recorded only there are not seen"
-            ));
+    // Debian 13 and later: pam_wtmpdb and pam_lastlog2 write SQLite databases instead.
+    type DbReader = fn(&Path) -> Result<logindb::DbLogins, logindb::LoginDbError>;
+    let dbs: [(&str, &str, DbReader); 2] = [
+        ("wtmpdb", WTMPDB_PATH, logindb::read_wtmpdb),
+        ("lastlog2", LASTLOG2_PATH, logindb::read_lastlog2),
+    ];
+    for (name, db, read) in dbs {
+        let path = resolve_in_root(root, db);
+        if !path.is_file() {
+            if path.exists() {
+                warnings.push(format!("reading {db}: not a regular file"));
+            }
+            continue;
+        }
+        match read(&path) {
+            Ok(got) => {
+                sources.push(name);
+                if got.skipped > 0 {
+                    warnings.push(format!(
+                        "{db}: {} rows with an unusable user or time, ignored",
+                        got.skipped
+                    ));
+                }
+                if got.truncated {
+                    warnings.push(format!(
+                        "{db}: more rows than read ({} users at most), the rest is ignored",
+                        logindb::MAX_USERS
+                    ));
+                }
+                // Newest wins across every source.
+                for u in users {
+                    if let Some(t) = got.last.get(&u.name) {
+                        let at = out.entry(u.uid).or_insert(0);
+                        *at = (*at).max(*t);
+                    }
+                }
+            }
+            Err(e) => warnings.push(format!("reading {db}: {e}")),
         }
     }
     let source = if sources.is_empty() {
@@ -637,5 +749,7 @@ fn last_logins(
     (out, source)
 }
 
+#[cfg(test)]
+mod cursor_tests;
 #[cfg(test)]
 mod tests;

@@ -235,7 +235,7 @@ fn failures_are_errors_without_content() {
         ["reading /etc/shadow: Is a directory (os error 21)"]
     );
     assert_eq!(a.last_login_source, "none");
-    // A 10 MB shadow line, a truncated lastlog, a wtmpdb database.
+    // A 10 MB shadow line, a truncated lastlog, a wtmpdb database that is not one.
     let mut big = b"root:".to_vec();
     big.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
     big.extend(b":19000:::::: \n");
@@ -243,11 +243,7 @@ fn failures_are_errors_without_content() {
     write(dir.path(), "/etc/shadow", &big);
     let lastlog = lastlog_bytes(&[(0, 1_790_000_000)]);
     write(dir.path(), "/var/log/lastlog", &lastlog[..100]);
-    write(
-        dir.path(),
-        "/var/lib/wtmpdb/wtmpdb.db",
-        b"SQLite format 3\0",
-    );
+    write(dir.path(), "/var/lib/wtmpdb/wtmp.db", b"SQLite format 3\0");
     let a = collect(dir.path(), &AccountsConfig::default()).unwrap();
     assert_eq!(a.accounts[0].password_state, "absent");
     let text = render(&a);
@@ -260,7 +256,7 @@ fn failures_are_errors_without_content() {
         "{text}"
     );
     assert!(
-        text.contains("/var/lib/wtmpdb/wtmpdb.db: unsupported source"),
+        text.contains("warning reading /var/lib/wtmpdb/wtmp.db: "),
         "{text}"
     );
     assert!(text.contains("/etc/shadow larger than 8 MiB"), "{text}");
@@ -346,4 +342,74 @@ fn only_contractor_logins_leave_the_host() {
     let got = collect(root, &AccountsConfig::default()).unwrap();
     assert!(got.contractor_logins.is_empty());
     assert_eq!(got.contractor_login_sources, "");
+}
+
+/// wtmpdb and lastlog2 (Debian 13) are merged with lastlog and wtmp: the newest login wins, a
+/// non-UTF-8 user name matches its passwd entry byte for byte, and nothing but times is kept.
+#[test]
+fn sqlite_login_databases_are_merged() {
+    use super::logindb::tests::{lastlog2_file, wtmpdb_file};
+    let dir = sample_root();
+    let root = dir.path();
+    let day = |secs: i64| secs * 1000 / DAY_MS * DAY_MS;
+    // lastlog: root 1_790_000_000, alice 1_799_000_000; wtmp: presta 1_799_500_000.
+    wtmpdb_file(
+        &root.join("var/lib/wtmpdb/wtmp.db"),
+        &[
+            (3, "alice", 1_799_600_000_000_000),
+            (3, "root", 1_780_000_000_000_000),
+            (1, "reboot", 1_799_900_000_000_000),
+        ],
+    );
+    lastlog2_file(
+        &root.join("var/lib/lastlog/lastlog2.db"),
+        &[("www-data", 1_799_800_000), ("presta", 1_799_100_000)],
+    );
+    let c = rusqlite::Connection::open(root.join("var/lib/lastlog/lastlog2.db")).unwrap();
+    c.execute(
+        "INSERT INTO Lastlog2 VALUES(CAST(?1 AS TEXT),1799700000,'pts/1','192.0.2.99','sshd')",
+        [b"cl\xe9ment".as_slice()],
+    )
+    .unwrap();
+    drop(c);
+    let a = collect(root, &AccountsConfig::default()).unwrap();
+    assert_eq!(a.last_login_source, "lastlog+wtmp+wtmpdb+lastlog2");
+    let last: BTreeMap<String, i64> = a
+        .accounts
+        .iter()
+        .map(|acc| {
+            (
+                acc.principal.as_ref().unwrap().name.clone(),
+                acc.last_login_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        last["root"],
+        day(1_790_000_000),
+        "lastlog newer than wtmpdb"
+    );
+    assert_eq!(
+        last["alice"],
+        day(1_799_600_000),
+        "wtmpdb newer than lastlog"
+    );
+    assert_eq!(
+        last["presta"],
+        day(1_799_500_000),
+        "wtmp newer than lastlog2"
+    );
+    assert_eq!(last["www-data"], day(1_799_800_000), "only in lastlog2");
+    assert_eq!(last["daemon"], 0);
+    let clement = a
+        .accounts
+        .iter()
+        .find(|acc| acc.principal.as_ref().unwrap().id == Some(principal::Id::Uid(1002)))
+        .unwrap();
+    assert_eq!(clement.last_login_ms, day(1_799_700_000));
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    let text = format!("{a:?}");
+    for leaked in ["192.0.2.44", "192.0.2.45", "192.0.2.99", "pts/1", "sshd"] {
+        assert!(!text.contains(leaked), "{leaked} left the host");
+    }
 }

@@ -68,6 +68,11 @@ impl<'a> Reader<'a> {
         Some(split_lines(abs, &bytes, &mut |m| self.problem(m)))
     }
 
+    /// Whether the host path `abs` exists (a file, a directory, or a link staying in the root).
+    pub(crate) fn exists(&self, abs: &str) -> bool {
+        resolve_in_root(self.root, abs).exists()
+    }
+
     /// Names of the entries of the host directory `abs`, sorted bytewise (as `scandir` with
     /// `strcmp` sorts them); empty when it does not exist.
     pub(crate) fn dir_entries(&mut self, abs: &str) -> Vec<String> {

@@ -2,18 +2,21 @@
 //! stacks really in use (Debian `common-*` through `passwd`, `login`, `sshd`; RHEL `system-auth`
 //! and `password-auth`), the password quality pam_pwquality enforces after its arguments override
 //! pwquality.conf, password history, the pam_unix hash, pam_faillock lockout after its arguments
-//! override faillock.conf, every `nullok`, unknown modules, and login.defs ageing and hash method.
+//! override faillock.conf, every `nullok`, unknown modules, login.defs ageing and hash method, the
+//! pam_access and pam_time rule files, and idle session limits (TMOUT, logind, GNOME lock).
 //!
 //! Every file is read under `ProbeCx::root` with bounded reads; a missing file is an absent fact,
 //! a malformed one a problem string in the evidence, never a probe error. No password, hash or
 //! secret-looking argument value is ever carried. Not here: /etc/shadow, sudoers and accounts (the
 //! accounts probe), sshd settings (the SSH probe), and any judgement (the collector's rules).
 
+mod access;
 mod faillock;
 mod files;
 mod logindefs;
 mod pam;
 mod pwquality;
+mod session;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -247,6 +250,9 @@ pub fn gather(root: &Path) -> AuthPolicy {
             ));
         }
     }
+    policy.access_rules = access::access_rules(&mut reader, &stacks);
+    policy.time_rules = access::time_rules(&mut reader, &stacks);
+    policy.session_lock = Some(session::gather(&mut reader));
     policy.login_defs = Some(login_defs);
     policy.stacks = stacks;
     policy.sources = reader

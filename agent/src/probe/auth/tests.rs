@@ -257,3 +257,58 @@ fn hostile_trees_give_problems_not_crashes() {
     let text = format!("{:?}", gather(dir.path()));
     assert!(!text.contains("S3cr3t"), "{text}");
 }
+
+#[test]
+fn contractor_rules_and_idle_limits_of_the_fixtures() {
+    let h = gather(&fixture("hardened"));
+    let access: Vec<String> = h
+        .access_rules
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{} {} {} {}",
+                r.file, r.line, r.permission, r.users, r.origins
+            )
+        })
+        .collect();
+    assert_eq!(
+        access,
+        [
+            "/etc/security/access.conf:3 + root LOCAL",
+            "/etc/security/access.conf:4 - (prestataires) ALL EXCEPT 192.0.2.0/24"
+        ]
+    );
+    let time: Vec<String> = h
+        .time_rules
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{} {};{};{};{}",
+                r.file, r.line, r.services, r.ttys, r.users, r.times
+            )
+        })
+        .collect();
+    assert_eq!(
+        time,
+        ["/etc/security/time.conf:2 sshd;*;presta-dupont;Wk0800-1800"]
+    );
+    let lock = h.session_lock.unwrap();
+    assert_eq!(
+        (
+            lock.tmout_secs,
+            lock.tmout_readonly,
+            lock.tmout_source.as_str()
+        ),
+        (Some(600), true, "/etc/profile.d/tmout.sh:2")
+    );
+    let w = gather(&fixture("weak"));
+    assert!(w.access_rules.is_empty() && w.time_rules.is_empty());
+    let lock = w.session_lock.unwrap();
+    assert_eq!((lock.tmout_secs, lock.tmout_readonly), (Some(3600), false));
+    // Stock Debian 12: nothing limits an idle session, and no display manager in the fixture.
+    let s = gather(&fixture("debian12-stock")).session_lock.unwrap();
+    assert_eq!(
+        (s.tmout_secs, s.stop_idle_session_secs, s.graphical),
+        (None, None, false)
+    );
+}

@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 use vigie_proto::v1::{ssh_cross_check::Status, SshCrossCheck, SshSettingDifference};
+
+use crate::probe::command::{RunError, Tool};
 
 /// `sshd -T` prints about 6 KB.
 const MAX_STDOUT_BYTES: u64 = 1024 * 1024;
@@ -42,56 +41,32 @@ pub const COMPARED: &[&str] = &[
 /// The arguments after the program, apart from an optional `-f` and `-o` the tests add.
 pub const ARGS: &[&str] = &["-T", "-C", "user=root,host=localhost,addr=127.0.0.1"];
 
-/// Runs `sshd` with `args` and returns its output parsed, or why it could not.
+/// Runs `sshd` with `args` the agent's one way (`probe::command`: `LC_ALL=C`, stdin closed,
+/// bounded output, killed after `timeout`) and returns its output parsed, or why it could not.
 pub async fn run(
     sshd: &Path,
     args: &[String],
     timeout: Duration,
 ) -> Result<BTreeMap<String, String>, String> {
-    let mut child = Command::new(sshd)
-        .args(args)
-        .env("LC_ALL", "C")
+    let out = Tool::new(sshd)
+        .args(args.iter().cloned())
         .env_remove("LANGUAGE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", sshd.display()))?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let read_out = async {
-        let mut buf = Vec::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.take(MAX_STDOUT_BYTES).read_to_end(&mut buf).await;
-            let _ = tokio::io::copy(out, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let read_err = async {
-        let mut buf = Vec::new();
-        if let Some(err) = stderr.as_mut() {
-            let _ = err.take(MAX_STDERR_BYTES).read_to_end(&mut buf).await;
-            let _ = tokio::io::copy(err, &mut tokio::io::sink()).await;
-        }
-        buf
-    };
-    let all = async { tokio::join!(read_out, read_err, child.wait()) };
-    let Ok((out, err, status)) = tokio::time::timeout(timeout, all).await else {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-        return Err(format!(
-            "sshd -T did not finish within {} s",
-            timeout.as_secs()
-        ));
-    };
-    let status = status.map_err(|e| format!("waiting for sshd -T: {e}"))?;
-    if !status.success() {
-        let text = String::from_utf8_lossy(&err);
+        .max_stdout(MAX_STDOUT_BYTES)
+        .max_stderr(MAX_STDERR_BYTES)
+        .run(timeout)
+        .await
+        .map_err(|e| match e {
+            RunError::Timeout { .. } => {
+                format!("sshd -T did not finish within {} s", timeout.as_secs())
+            }
+            other => other.to_string(),
+        })?;
+    if !out.status.success() {
+        let text = out.stderr_text();
         let reason: String = text.trim().chars().take(MAX_REASON_CHARS).collect();
-        return Err(format!("sshd -T failed ({status}): {reason}"));
+        return Err(format!("sshd -T failed ({}): {reason}", out.status));
     }
-    Ok(parse_dump(&String::from_utf8_lossy(&out)))
+    Ok(parse_dump(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// `keyword value` lines; a repeated keyword (allowusers, one per line) accumulates with spaces.
@@ -189,6 +164,21 @@ mod tests {
         let err = run(Path::new("/nonexistent/sshd"), &[], Duration::from_secs(1))
             .await
             .unwrap_err();
-        assert!(err.starts_with("starting /nonexistent/sshd"), "{err}");
+        assert_eq!(err, "/nonexistent/sshd not found");
+    }
+
+    #[tokio::test]
+    async fn a_hung_sshd_is_killed_at_the_deadline() {
+        // `sleep` stands in for an sshd that never answers; its arguments are the sleep's.
+        let started = std::time::Instant::now();
+        let err = run(
+            Path::new("/bin/sleep"),
+            &["30".to_owned()],
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err, "sshd -T did not finish within 1 s");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

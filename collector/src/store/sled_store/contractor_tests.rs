@@ -73,7 +73,7 @@ async fn contractor_policy_is_validated_stored_durably_and_audited() {
         )
         .await
         .unwrap();
-        assert_eq!(out, "contractor policy of mairie: windows [lun-ven 08:00-18:00] Europe/Paris; sources [192.0.2.0/24]\n");
+        assert_eq!(out, "contractor policy of mairie: windows [lun-ven 08:00-18:00] Europe/Paris; sources [192.0.2.0/24]; findings of 0 host(s) judged again\n");
         let trail = store.audit_trail().await.unwrap();
         let last = trail.last().unwrap();
         assert_eq!(last.entry.action, "org.contractor_policy");
