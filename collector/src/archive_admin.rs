@@ -52,11 +52,13 @@ pub async fn execute(
             reason,
             owner,
             until_ms,
+            group,
         } => {
             let new = crate::waiver::NewWaiver {
                 org,
                 check_id: check,
                 host_id: host,
+                group,
                 reason,
                 owner,
                 expires_at_ms: until_ms,
@@ -93,6 +95,7 @@ pub async fn execute(
                 profile,
                 actor,
                 now_ms,
+                false,
             )
             .await
             .map_err(invalid)?;
@@ -111,8 +114,38 @@ pub async fn execute(
         Request::SnapshotDiff { a, b } => crate::snapshot::diff_stored(store, &a, &b)
             .await
             .map_err(invalid),
+        Request::HostGroup {
+            host,
+            group,
+            remove,
+        } => {
+            let groups = crate::waiver::set_host_group(store, actor, now_ms, &host, &group, remove)
+                .await
+                .map_err(invalid)?;
+            let org = store.host(&host).await?.map(|h| h.org).unwrap_or_default();
+            reevaluate_org(store, &org, profile, now_ms).await?;
+            Ok(format!("{host}: {}\n", groups.join(" ")))
+        }
+        Request::AuditList { org, json } => {
+            let trail = store.audit_trail().await?;
+            Ok(crate::store::audit::render(&trail, org.as_deref(), json))
+        }
+        Request::AuditVerify => {
+            let trail = store.audit_trail().await?;
+            crate::store::audit::verify_audit_chain(&trail)
+                .map_err(|e| invalid(format!("audit trail broken: {e}")))?;
+            Ok(match trail.last() {
+                Some(head) => format!(
+                    "audit trail: ok, {} records, head {} {}\n",
+                    trail.len(),
+                    head.index,
+                    head.hash
+                ),
+                None => "audit trail: ok, empty\n".to_owned(),
+            })
+        }
         other => Err(invalid(format!(
-            "not a waiver or snapshot request: {other:?}"
+            "not a waiver, snapshot, group or audit request: {other:?}"
         ))),
     }
 }
@@ -135,6 +168,7 @@ mod tests {
             reason: "migration prévue".into(),
             owner: "dsi@mairie.fr".into(),
             until_ms,
+            group: None,
         }
     }
 

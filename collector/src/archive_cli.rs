@@ -24,9 +24,12 @@ pub enum WaiverCommand {
         org: String,
         #[arg(long)]
         check: String,
-        /// One host (its id); every host of the organisation when absent.
-        #[arg(long)]
+        /// One host (its id); every host of the organisation when neither this nor --group is given.
+        #[arg(long, conflicts_with = "group")]
         host: Option<String>,
+        /// Every host of this group (see `host group`), as it is at each evaluation.
+        #[arg(long)]
+        group: Option<String>,
         #[arg(long)]
         reason: String,
         #[arg(long)]
@@ -75,7 +78,8 @@ pub enum SnapshotCommand {
         #[arg(long)]
         org: String,
     },
-    /// Writes the signed document to OUT and its signature to OUT.minisig.
+    /// `json`: writes the signed document to OUT and its signature to OUT.minisig, unchanged.
+    /// `html`, `pdf`, `csv`: verifies the signed document, then writes a French report of it to OUT.
     Export {
         #[arg(long)]
         data_dir: PathBuf,
@@ -84,6 +88,9 @@ pub enum SnapshotCommand {
         format: ExportFormat,
         #[arg(long)]
         out: PathBuf,
+        /// Directory of DejaVuSans.ttf and DejaVuSans-Bold.ttf, for `--format pdf`.
+        #[arg(long, default_value = snapshot::report::pdf::DEFAULT_FONT_DIR)]
+        font_dir: PathBuf,
     },
     /// Prints the snapshot public key in minisign format.
     Pubkey {
@@ -105,6 +112,38 @@ pub enum SnapshotCommand {
         a: String,
         b: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// The admin audit trail, oldest first (every organisation's, or one's).
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: Option<String>,
+        /// One JSON object per line (index, entry, prev_hash, hash) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-walks the hash chain from its first record; fails naming the first bad record.
+    Verify {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+pub async fn audit(command: AuditCommand) -> Result<()> {
+    let (data_dir, req) = match command {
+        AuditCommand::List {
+            data_dir,
+            org,
+            json,
+        } => (data_dir, Request::AuditList { org, json }),
+        AuditCommand::Verify { data_dir } => (data_dir, Request::AuditVerify),
+    };
+    print!("{}", call(&data_dir, req).await?);
+    Ok(())
 }
 
 /// Runs a request through the socket or on the data directory; returns its output.
@@ -135,6 +174,16 @@ async fn call(data_dir: &Path, req: Request) -> Result<String> {
     Ok(reply.output)
 }
 
+/// The data directory's snapshot public key as a minisign public key file.
+fn public_key_file(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join(datadir::SNAPSHOT_PUB);
+    let pem =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: not an Ed25519 public key: {e}", path.display()))?;
+    Ok(minisign::public_key_file(&key))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
@@ -152,6 +201,7 @@ pub async fn waiver(command: WaiverCommand) -> Result<()> {
             org,
             check,
             host,
+            group,
             reason,
             owner,
             until,
@@ -164,6 +214,7 @@ pub async fn waiver(command: WaiverCommand) -> Result<()> {
                 reason,
                 owner,
                 until_ms,
+                group,
             };
             (data_dir, req)
         }
@@ -202,27 +253,41 @@ pub async fn snapshot(command: SnapshotCommand) -> Result<()> {
             id,
             format,
             out,
+            font_dir,
         } => {
-            if format != ExportFormat::Json {
-                bail!("only --format json is implemented so far (HTML, PDF and CSV come later)");
-            }
             let text = call(&data_dir, Request::SnapshotExport { id }).await?;
             let exported: Exported =
                 serde_json::from_str(&text).context("reading the exported snapshot")?;
-            std::fs::write(&out, exported.document.as_bytes())
-                .with_context(|| format!("writing {}", out.display()))?;
-            let sig = minisig_path(&out);
-            std::fs::write(&sig, exported.minisig.as_bytes())
-                .with_context(|| format!("writing {}", sig.display()))?;
+            let rendering = match format {
+                ExportFormat::Json => None,
+                ExportFormat::Html => Some(snapshot::report::Format::Html),
+                ExportFormat::Pdf => Some(snapshot::report::Format::Pdf),
+                ExportFormat::Csv => Some(snapshot::report::Format::Csv),
+            };
+            match rendering {
+                None => {
+                    std::fs::write(&out, exported.document.as_bytes())
+                        .with_context(|| format!("writing {}", out.display()))?;
+                    let sig = minisig_path(&out);
+                    std::fs::write(&sig, exported.minisig.as_bytes())
+                        .with_context(|| format!("writing {}", sig.display()))?;
+                }
+                Some(rendering) => {
+                    let bytes = snapshot::report::render_verified(
+                        exported.document.as_bytes(),
+                        &exported.minisig,
+                        &public_key_file(&data_dir)?,
+                        rendering,
+                        &font_dir,
+                    )
+                    .with_context(|| format!("rendering snapshot {}", exported.id))?;
+                    std::fs::write(&out, bytes)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                }
+            }
         }
         SnapshotCommand::Pubkey { data_dir } => {
-            let path = data_dir.join(datadir::SNAPSHOT_PUB);
-            let pem = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-                anyhow::anyhow!("{}: not an Ed25519 public key: {e}", path.display())
-            })?;
-            print!("{}", minisign::public_key_file(&key));
+            print!("{}", public_key_file(&data_dir)?);
         }
         SnapshotCommand::Verify {
             file,

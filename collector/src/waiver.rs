@@ -23,6 +23,10 @@ pub enum WaiverError {
     NoSuchCheck(String),
     #[error("host {host:?} is not a host of organisation {org:?}")]
     ForeignHost { host: String, org: String },
+    #[error("give --host or --group, not both")]
+    HostAndGroup,
+    #[error("group {0:?}: 1 to 64 letters, digits, `-`, `_` or `.`")]
+    GroupName(String),
     #[error("{field}: 1 to 500 characters, no control characters")]
     Text { field: &'static str },
 }
@@ -33,9 +37,24 @@ pub struct NewWaiver {
     pub org: String,
     pub check_id: String,
     pub host_id: Option<String>,
+    /// Every host in this group (`host group`); exclusive with `host_id`.
+    pub group: Option<String>,
     pub reason: String,
     pub owner: String,
     pub expires_at_ms: i64,
+}
+
+/// A group name: 1 to 64 ASCII letters, digits, `-`, `_` or `.` (it appears in tables and reports).
+pub fn check_group_name(name: &str) -> Result<(), WaiverError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(WaiverError::GroupName(name.to_owned()))
+    }
 }
 
 /// The last Sunday of `month` in `year`.
@@ -111,6 +130,12 @@ pub async fn add(
     if store.org(&new.org).await?.is_none() {
         return Err(StoreError::NoSuchOrg(new.org).into());
     }
+    if new.host_id.is_some() && new.group.is_some() {
+        return Err(WaiverError::HostAndGroup);
+    }
+    if let Some(group) = &new.group {
+        check_group_name(group)?;
+    }
     if let Some(host) = &new.host_id {
         let belongs = store.host(host).await?.is_some_and(|h| h.org == new.org);
         if !belongs {
@@ -127,6 +152,7 @@ pub async fn add(
         org: new.org,
         check_id: new.check_id,
         host_id: new.host_id,
+        group: new.group,
         reason: new.reason.trim().to_owned(),
         owner: new.owner.trim().to_owned(),
         created_at_ms: now_ms,
@@ -145,7 +171,10 @@ pub async fn add(
                 "{}: {} on {} until {}, owner {}: {}",
                 record.id,
                 record.check_id,
-                record.host_id.as_deref().unwrap_or("every host"),
+                match record.scope().as_str() {
+                    "*" => "every host".to_owned(),
+                    scope => scope.to_owned(),
+                },
                 crate::admin::fmt_time(record.expires_at_ms),
                 record.owner,
                 record.reason
@@ -186,6 +215,46 @@ pub async fn revoke(
     Ok(record)
 }
 
+/// Adds `host` to `group` (or removes it), records it in the audit trail, and returns the host's
+/// groups afterwards. Groups are assigned by an admin only: a host that could declare its own
+/// groups could put itself under another host's waivers.
+pub async fn set_host_group(
+    store: &dyn Store,
+    actor: &str,
+    now_ms: i64,
+    host_id: &str,
+    group: &str,
+    remove: bool,
+) -> Result<Vec<String>, WaiverError> {
+    check_group_name(group)?;
+    let host = store
+        .host(host_id)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchHost(host_id.to_owned()))?;
+    let mut groups = store.host_groups(host_id).await?;
+    groups.retain(|g| g != group);
+    if !remove {
+        groups.push(group.to_owned());
+    }
+    groups.sort();
+    store.set_host_groups(host_id, groups.clone()).await?;
+    store
+        .append_audit(AuditEntry {
+            at_ms: now_ms,
+            actor: actor.to_owned(),
+            action: if remove {
+                "host.group.remove"
+            } else {
+                "host.group.add"
+            }
+            .into(),
+            org: Some(host.org),
+            detail: format!("{host_id}: {group}"),
+        })
+        .await?;
+    Ok(groups)
+}
+
 /// An organisation's waivers as a table, with their state at `now_ms`.
 pub async fn list(store: &dyn Store, org: &str, now_ms: i64) -> Result<String, WaiverError> {
     let rows: Vec<[String; 7]> = store
@@ -198,10 +267,11 @@ pub async fn list(store: &dyn Store, org: &str, now_ms: i64) -> Result<String, W
                 (None, true) => "in force",
                 (None, false) => "expired",
             };
+            let scope = w.scope();
             [
                 w.id,
                 w.check_id,
-                w.host_id.unwrap_or_else(|| "*".into()),
+                scope,
                 w.owner,
                 crate::admin::fmt_time(w.expires_at_ms),
                 state.to_owned(),

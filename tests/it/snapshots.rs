@@ -192,7 +192,20 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
     );
     assert_eq!(doc1["waivers"][0]["expires_at"], until.as_str());
     assert_eq!(doc1["waivers"][0]["owner"], "dsi@mairie-test.fr");
-    assert!(!f1["evidence"][0]["signature"].as_str().unwrap().is_empty());
+    let evidence = &f1["evidence"][0];
+    let embedded = doc1["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == host.as_str())
+        .unwrap()["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["epoch"] == evidence["epoch"] && r["seq"] == evidence["seq"])
+        .unwrap();
+    assert!(!embedded["signature"].as_str().unwrap().is_empty());
+    assert!(!embedded["received_at"].as_str().unwrap().is_empty());
     assert_eq!(doc1["sequence"], "1");
     assert!(doc1["measures"]
         .as_array()
@@ -277,17 +290,12 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
         let mut value: serde_json::Value = serde_json::from_slice(doc).unwrap();
         let hosts = value["hosts"].as_array_mut().unwrap();
         let h = hosts.iter_mut().find(|h| h["id"] == host.as_str()).unwrap();
-        let f = h["findings"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|f| !f["evidence"].as_array().unwrap().is_empty())
-            .unwrap();
-        let s = f["evidence"][0]["signature"].as_str().unwrap().to_owned();
+        let r = &mut h["reports"][0];
+        let s = r["signature"].as_str().unwrap().to_owned();
         // Change the first base64 character: a different first byte of the signature.
         let first = if s.starts_with('A') { "B" } else { "A" };
         let replaced = format!("{first}{}", s.get(1..).unwrap());
-        f["evidence"][0]["signature"] = serde_json::Value::from(replaced);
+        r["signature"] = serde_json::Value::from(replaced);
         *doc = vigie_collector::snapshot::jcs::canonical(&value).unwrap();
         let comment = sig
             .lines()
@@ -331,4 +339,269 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
     assert_eq!(String::from_utf8_lossy(&files.stdout), diff);
 
     a.stop();
+}
+
+/// Copies a signed snapshot to `name` after `edit` changed its JSON, re-canonicalised and re-signed
+/// with the collector's own snapshot key under the same trusted comment: what only someone holding
+/// that key could do, and what `snapshot verify` must still catch when the agents' evidence is wrong.
+fn resigned(
+    c: &Collector,
+    src: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
+    let signing_key = key::load(&c.dir).unwrap();
+    tampered(src, name, |doc, sig| {
+        let mut value: serde_json::Value = serde_json::from_slice(doc).unwrap();
+        edit(&mut value);
+        *doc = vigie_collector::snapshot::jcs::canonical(&value).unwrap();
+        let comment = sig
+            .lines()
+            .find_map(|l| l.strip_prefix("trusted comment: "))
+            .unwrap()
+            .to_owned();
+        *sig = minisign::sign(&signing_key, doc, "re-signed", &comment).unwrap();
+    })
+}
+
+fn host_mut<'a>(doc: &'a mut serde_json::Value, id: &str) -> &'a mut serde_json::Value {
+    doc["hosts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|h| h["id"] == id)
+        .unwrap()
+}
+
+/// The `at` of the host's first key event of `kind` in a parsed snapshot.
+fn key_event_at(doc: &serde_json::Value, host: &str, kind: &str) -> String {
+    doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == host)
+        .unwrap()["key_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == kind)
+        .unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Renews the agent's certificate for a brand-new key, proving possession of it, and saves the new
+/// identity in the agent's state directory.
+async fn rotate_key(state: &Path) {
+    use ed25519_dalek::Signer;
+    use vigie_proto::envelope::{signed_message, RENEW_CONTEXT};
+    let id = vigie_agent::identity::load(state).unwrap();
+    let new_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let config =
+        vigie_agent::tlsclient::ingest_config(&id.ca_der, &id.cert_der, id.tls_key().unwrap())
+            .unwrap();
+    let channel =
+        vigie_agent::tlsclient::connect(&id.enrollment.collector, config, Duration::from_secs(20))
+            .await
+            .unwrap();
+    let public_key = new_key.verifying_key().to_bytes();
+    let proof = new_key.sign(&signed_message(
+        RENEW_CONTEXT,
+        &[id.enrollment.host_id.as_bytes(), &public_key],
+    ));
+    let reply = vigie_proto::v1::ingest_client::IngestClient::new(channel)
+        .renew(vigie_proto::v1::RenewRequest {
+            public_key: public_key.to_vec(),
+            proof: proof.to_bytes().to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut renewed = id.clone();
+    renewed.key = new_key;
+    renewed.cert_der = reply.certificate_der;
+    renewed.enrollment.not_after_ms = reply.not_after_ms;
+    vigie_agent::identity::save(state, &renewed).unwrap();
+}
+
+/// Issue 8: every embedded agent signature must verify under the key the host held when the
+/// collector received that report, per the key history — not under any key the host ever had.
+#[test]
+fn snapshot_verify_holds_each_report_to_the_key_valid_when_it_was_received() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = Collector::start(tmp.path());
+    c.admin_ok(&["org", "add", "mairie-test", "--name", "Mairie de Test"]);
+    let mut a = Agent::new(tmp.path(), "a", 3600, 3600);
+    a.enroll(&c, &c.token("mairie-test", "1h"));
+    let host = a.host_id();
+    let evidenced = |c: &Collector| -> Vec<serde_json::Value> {
+        c.findings(Some("mairie-test"))
+            .into_iter()
+            .filter(|f| f["host_id"] == host.as_str())
+            .flat_map(|f| f["evidence"].as_array().unwrap().clone())
+            .collect()
+    };
+    a.start();
+    let old_evidence = wait_for(
+        "findings resting on a report",
+        Duration::from_secs(90),
+        || {
+            let e = evidenced(&c);
+            (!e.is_empty()).then_some(e)
+        },
+    );
+    a.stop();
+    let id1 = collector_ok(&["snapshot", "create", "--org", "mairie-test"], &c.dir);
+    let snap1 = tmp.path().join("snap1.json");
+    export(&c, id1.trim(), &snap1);
+
+    // Rotate the host's key through the renewal RPC (today's agent re-certifies the same key, but
+    // the protocol and the key history allow a new one), then let it report under the new key.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(rotate_key(&a.state));
+    a.start();
+    wait_for(
+        "findings resting on a newer report",
+        Duration::from_secs(90),
+        || {
+            evidenced(&c)
+                .iter()
+                .any(|e| !old_evidence.contains(e))
+                .then_some(())
+        },
+    );
+    a.stop();
+    let id2 = collector_ok(&["snapshot", "create", "--org", "mairie-test"], &c.dir);
+    let snap2 = tmp.path().join("snap2.json");
+    let doc2 = export(&c, id2.trim(), &snap2);
+    let pubkey = tmp.path().join("vigie-snapshots.pub");
+    std::fs::write(&pubkey, collector_ok(&["snapshot", "pubkey"], &c.dir)).unwrap();
+    assert!(verify(&snap2, &pubkey, Some(&snap1)).status.success());
+
+    let renewed_at = key_event_at(&doc2, &host, "renewed");
+    let enrolled_at = key_event_at(&doc2, &host, "enrolled");
+    let history2 = doc2["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == host.as_str())
+        .unwrap()["key_history"]
+        .clone();
+    assert_eq!(history2.as_array().unwrap().len(), 2, "{history2}");
+    assert_ne!(history2[0]["public_key"], history2[1]["public_key"]);
+
+    // Snapshot 1 given the later key history (with the renewal): its reports were received before
+    // the renewal, under the old key, so it still verifies.
+    let later_history = resigned(&c, &snap1, "history.json", |doc| {
+        host_mut(doc, &host)["key_history"] = history2.clone();
+    });
+    let out = verify(&later_history, &pubkey, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(minisign_verify(&later_history, &pubkey).status.success());
+
+    // The same old-key reports claimed to be received after the renewal: refused, although the
+    // old key is still in the history.
+    let old_after = resigned(&c, &snap1, "old-after.json", |doc| {
+        let h = host_mut(doc, &host);
+        h["key_history"] = history2.clone();
+        for r in h["reports"].as_array_mut().unwrap() {
+            r["received_at"] = serde_json::Value::from(renewed_at.clone());
+        }
+    });
+    assert!(minisign_verify(&old_after, &pubkey).status.success());
+    let out = verify(&old_after, &pubkey, None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out)
+            .contains("does not verify against the key the host held when the report was received"),
+        "{}",
+        stderr(&out)
+    );
+
+    // New-key reports of snapshot 2 claimed to be received before the renewal: refused.
+    let new_before = resigned(&c, &snap2, "new-before.json", |doc| {
+        for r in host_mut(doc, &host)["reports"].as_array_mut().unwrap() {
+            r["received_at"] = serde_json::Value::from(enrolled_at.clone());
+        }
+    });
+    let out = verify(&new_before, &pubkey, Some(&snap1));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("agent signature of host"),
+        "{}",
+        stderr(&out)
+    );
+
+    // And a report received before the host was enrolled rests on no key at all.
+    let before_enrollment = resigned(&c, &snap1, "pre-enrollment.json", |doc| {
+        for r in host_mut(doc, &host)["reports"].as_array_mut().unwrap() {
+            r["received_at"] = serde_json::Value::from("2001-01-01T00:00:00.000Z");
+        }
+    });
+    let out = verify(&before_enrollment, &pubkey, None);
+    assert!(
+        stderr(&out).contains("when the host had no valid key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 8: `serve` makes the scheduled snapshots of `[[snapshot_schedule]]` and keeps only the
+/// newest `keep` scheduled ones; a snapshot made by hand is never pruned, and what remains chains.
+#[test]
+fn scheduled_snapshots_are_made_by_serve_and_pruned_to_their_retention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Collector::init(tmp.path());
+    let config = c.dir.join("collector.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[[snapshot_schedule]]\norg = \"mairie-test\"\nevery = \"1s\"\nkeep = 2\n");
+    std::fs::write(&config, text).unwrap();
+    c.serve(&[]);
+    c.admin_ok(&["org", "add", "mairie-test", "--name", "Mairie de Test"]);
+    let manual = collector_ok(&["snapshot", "create", "--org", "mairie-test"], &c.dir);
+    let manual = manual.trim().to_owned();
+    let seq_of = |id: &str| id.rsplit('-').next().unwrap().parse::<u64>().unwrap();
+    wait_for("five snapshots made", Duration::from_secs(60), || {
+        let list = collector_ok(&["snapshot", "list", "--org", "mairie-test"], &c.dir);
+        list.contains("mairie-test-5 ").then_some(())
+    });
+    c.stop();
+
+    let list = collector_ok(&["snapshot", "list", "--org", "mairie-test"], &c.dir);
+    let rows: Vec<&str> = list.lines().skip(1).collect();
+    let scheduled: Vec<&str> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.contains("scheduled"))
+        .collect();
+    assert_eq!(scheduled.len(), 2, "{list}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&format!("{manual} ")) && r.contains("manual")),
+        "the manual snapshot {manual} was pruned: {list}"
+    );
+    let audit = collector_ok(&["audit", "list", "--org", "mairie-test"], &c.dir);
+    assert!(audit.contains("snapshot.prune"), "{audit}");
+    assert!(audit.contains("system:schedule"), "{audit}");
+
+    // The two newest remaining snapshots still chain and verify.
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    let newest = ids.last().unwrap();
+    let previous = format!("mairie-test-{}", seq_of(newest) - 1);
+    assert!(ids.contains(&previous), "{list}");
+    let (a, b) = (tmp.path().join("a.json"), tmp.path().join("b.json"));
+    export(&c, &previous, &a);
+    export(&c, newest, &b);
+    let pubkey = tmp.path().join("vigie-snapshots.pub");
+    std::fs::write(&pubkey, collector_ok(&["snapshot", "pubkey"], &c.dir)).unwrap();
+    let out = verify(&b, &pubkey, Some(&a));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(minisign_verify(&b, &pubkey).status.success());
 }

@@ -3,15 +3,21 @@
 //!
 //! Shape (`format` = `vigie-snapshot-v1`; every id, hash, time and integer is a string):
 //! `organisation`, `sequence`, `created_at`, `profile`, `catalogue_version`, `previous_sha256`
-//! (64 zeros for the first), `audit_head`, `signing_key_id`, `hosts` (each with `enrollment`,
-//! `key_history` and `findings`, each finding with the `evidence` it rests on: epoch, seq, and the
-//! agent's signed header and signature in base64), `waivers` (those in force) and `measures`.
+//! (64 zeros for the first), `audit_head`, `signing_key_id`, `checks` (the catalogue's checks
+//! the findings name: title, severity, references, remediation, so the document is read alone),
+//! `hosts` (each with `enrollment`, `key_history`, `groups`, `reports` and `findings`),
+//! `waivers` (those in force) and `measures`.
+//!
+//! A host's `reports` are the stored reports its findings rest on, each once: epoch, seq, the
+//! collector's receive time, and the agent's signed header and signature in base64. A finding's
+//! `evidence` names them by epoch and seq. One report usually backs many findings, so embedding it
+//! once per host keeps a 10,000-host document and its verification proportionate.
 
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use serde_json::{json, Value};
+use serde::Serialize;
 use vigie_policies::Catalogue;
 
 use crate::store::{FindingRecord, HostRecord, KeyEvent, Org, WaiverRecord};
@@ -22,6 +28,8 @@ pub const NO_PREVIOUS: &str = crate::store::audit::GENESIS;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
+    #[error("encoding the document: {0}")]
+    Encode(String),
     #[error(
         "finding {check} of host {host} rests on report ({epoch}, {seq}), which is not stored"
     )]
@@ -33,14 +41,25 @@ pub enum DocumentError {
     },
 }
 
+/// One stored report as a snapshot embeds it: what the agent signed, and when the collector
+/// received it (the time its key must have been valid at, see `verify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedReport {
+    pub header: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub received_at_ms: i64,
+}
+
 /// One host and what the snapshot says about it.
 #[derive(Debug, Clone)]
 pub struct HostInput {
     pub host: HostRecord,
     pub key_history: Vec<KeyEvent>,
+    /// Groups the admin assigned the host to (`host group`), sorted.
+    pub groups: Vec<String>,
     pub findings: Vec<FindingRecord>,
-    /// (epoch, seq) → (signed header bytes, signature) of the stored reports.
-    pub reports: BTreeMap<(u64, u64), (Vec<u8>, Vec<u8>)>,
+    /// (epoch, seq) → the stored report the findings rest on.
+    pub reports: BTreeMap<(u64, u64), EmbeddedReport>,
 }
 
 /// Everything a snapshot is made of.
@@ -65,61 +84,230 @@ pub fn time_text(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// The document as a JSON value (not yet canonical bytes).
-pub fn build(inputs: &Inputs<'_>) -> Result<Value, DocumentError> {
+// The document's types. serde writes struct fields in declaration order and escapes strings as
+// RFC 8785 does, so with every field declared in sorted order (all names are ASCII, where UTF-16
+// order is byte order) and no number but small integers, `serde_json::to_vec` of a `Document` *is*
+// its canonical form: no intermediate `Value` tree of a 100 MB document, and no second pass. A test
+// checks the bytes against `jcs::canonical`, and `verify` re-checks every document it reads.
+
+#[derive(Serialize)]
+struct Document<'a> {
+    audit_head: Option<AuditHead<'a>>,
+    catalogue_version: &'a str,
+    checks: Vec<CheckDoc<'a>>,
+    created_at: String,
+    format: &'static str,
+    hosts: Vec<HostDoc<'a>>,
+    measures: Vec<super::rollup::Measure>,
+    organisation: OrgDoc<'a>,
+    previous_sha256: &'a str,
+    profile: &'a str,
+    sequence: String,
+    signing_key_id: &'a str,
+    waivers: Vec<WaiverDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct AuditHead<'a> {
+    hash: &'a str,
+    index: String,
+}
+
+#[derive(Serialize)]
+struct OrgDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct CheckDoc<'a> {
+    id: &'a str,
+    references: &'a [String],
+    remediation_en: &'a str,
+    remediation_fr: &'a str,
+    severity: String,
+    title_en: &'a str,
+    title_fr: &'a str,
+}
+
+#[derive(Serialize)]
+struct HostDoc<'a> {
+    current_key: String,
+    enrollment: EnrollmentDoc<'a>,
+    findings: Vec<FindingDoc<'a>>,
+    groups: &'a [String],
+    hostname: &'a str,
+    id: &'a str,
+    key_history: Vec<KeyEventDoc<'a>>,
+    last_seen: Option<String>,
+    reports: Vec<ReportDoc>,
+    revoked: Option<RevokedDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct EnrollmentDoc<'a> {
+    agent_version: &'a str,
+    enrolled_at: String,
+    enrolled_from: &'a str,
+    hostname: &'a str,
+}
+
+#[derive(Serialize)]
+struct FindingDoc<'a> {
+    check_id: &'a str,
+    detail: &'a str,
+    evaluated_at: String,
+    evidence: Vec<EvidenceDoc>,
+    outcome: &'a str,
+    severity: &'a str,
+}
+
+#[derive(Serialize)]
+struct EvidenceDoc {
+    epoch: String,
+    seq: String,
+}
+
+#[derive(Serialize)]
+struct ReportDoc {
+    epoch: String,
+    header: String,
+    received_at: String,
+    seq: String,
+    signature: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum KeyEventDoc<'a> {
+    Key {
+        at: String,
+        cert_serial: &'a str,
+        event: &'static str,
+        not_after: String,
+        public_key: String,
+    },
+    Revoked {
+        at: String,
+        event: &'static str,
+        reason: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct RevokedDoc<'a> {
+    at: String,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct WaiverDoc<'a> {
+    check_id: &'a str,
+    created_at: String,
+    created_by: &'a str,
+    expires_at: String,
+    group: Option<&'a str>,
+    host_id: Option<&'a str>,
+    id: &'a str,
+    owner: &'a str,
+    reason: &'a str,
+}
+
+/// The document's RFC 8785 canonical bytes.
+pub fn canonical(inputs: &Inputs<'_>) -> Result<Vec<u8>, DocumentError> {
     let hosts = inputs
         .hosts
         .iter()
-        .map(host_json)
+        .map(host_doc)
         .collect::<Result<Vec<_>, _>>()?;
-    let audit_head = match &inputs.audit_head {
-        Some((index, hash)) => json!({"index": index.to_string(), "hash": hash}),
-        None => Value::Null,
-    };
-    Ok(json!({
-        "format": FORMAT,
-        "organisation": {"id": inputs.org.id, "name": inputs.org.name},
-        "sequence": inputs.seq.to_string(),
-        "created_at": time_text(inputs.created_at_ms),
-        "profile": inputs.profile,
-        "catalogue_version": inputs.catalogue.version(),
-        "previous_sha256": inputs.previous_sha256,
-        "audit_head": audit_head,
-        "signing_key_id": inputs.key_id,
-        "hosts": hosts,
-        "waivers": inputs.waivers.iter().map(waiver_json).collect::<Vec<_>>(),
-        "measures": super::rollup::rollup(
+    let named: std::collections::BTreeSet<&str> = inputs
+        .hosts
+        .iter()
+        .flat_map(|h| h.findings.iter().map(|f| f.check_id.as_str()))
+        .collect();
+    let checks = inputs
+        .catalogue
+        .checks()
+        .iter()
+        .filter(|c| named.contains(c.id()))
+        .map(|c| CheckDoc {
+            id: c.id(),
+            references: c.references(),
+            remediation_en: c.remediation_en().trim(),
+            remediation_fr: c.remediation_fr().trim(),
+            severity: c.severity().to_string(),
+            title_en: c.title_en(),
+            title_fr: c.title_fr(),
+        })
+        .collect();
+    let doc = Document {
+        audit_head: inputs.audit_head.as_ref().map(|(index, hash)| AuditHead {
+            hash,
+            index: index.to_string(),
+        }),
+        catalogue_version: inputs.catalogue.version(),
+        checks,
+        created_at: time_text(inputs.created_at_ms),
+        format: FORMAT,
+        hosts,
+        measures: super::rollup::rollup(
             inputs.catalogue,
             inputs.hosts.iter().flat_map(|h| &h.findings),
         ),
-    }))
+        organisation: OrgDoc {
+            id: &inputs.org.id,
+            name: &inputs.org.name,
+        },
+        previous_sha256: inputs.previous_sha256,
+        profile: inputs.profile,
+        sequence: inputs.seq.to_string(),
+        signing_key_id: inputs.key_id,
+        waivers: inputs.waivers.iter().map(waiver_doc).collect(),
+    };
+    serde_json::to_vec(&doc).map_err(|e| DocumentError::Encode(e.to_string()))
 }
 
-fn host_json(input: &HostInput) -> Result<Value, DocumentError> {
+fn host_doc(input: &HostInput) -> Result<HostDoc<'_>, DocumentError> {
     let h = &input.host;
     let findings = input
         .findings
         .iter()
-        .map(|f| finding_json(input, f))
+        .map(|f| finding_doc(input, f))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({
-        "id": h.id,
-        "hostname": h.hostname,
-        "enrollment": {
-            "enrolled_at": time_text(h.enrolled_at_ms),
-            "enrolled_from": h.enrolled_from,
-            "hostname": h.hostname,
-            "agent_version": h.agent_version,
+    let reports = input
+        .reports
+        .iter()
+        .map(|((epoch, seq), r)| ReportDoc {
+            epoch: epoch.to_string(),
+            header: B64.encode(&r.header),
+            received_at: time_text(r.received_at_ms),
+            seq: seq.to_string(),
+            signature: B64.encode(&r.signature),
+        })
+        .collect();
+    Ok(HostDoc {
+        current_key: hex::encode(h.current_key),
+        enrollment: EnrollmentDoc {
+            agent_version: &h.agent_version,
+            enrolled_at: time_text(h.enrolled_at_ms),
+            enrolled_from: &h.enrolled_from,
+            hostname: &h.hostname,
         },
-        "current_key": hex::encode(h.current_key),
-        "revoked": h.revoked.as_ref().map(|r| json!({"at": time_text(r.at_ms), "reason": r.reason})),
-        "last_seen": if h.last_seen_ms > 0 { Value::from(time_text(h.last_seen_ms)) } else { Value::Null },
-        "key_history": input.key_history.iter().map(key_event_json).collect::<Vec<_>>(),
-        "findings": findings,
-    }))
+        findings,
+        groups: &input.groups,
+        hostname: &h.hostname,
+        id: &h.id,
+        key_history: input.key_history.iter().map(key_event_doc).collect(),
+        last_seen: (h.last_seen_ms > 0).then(|| time_text(h.last_seen_ms)),
+        reports,
+        revoked: h.revoked.as_ref().map(|r| RevokedDoc {
+            at: time_text(r.at_ms),
+            reason: &r.reason,
+        }),
+    })
 }
 
-fn key_event_json(event: &KeyEvent) -> Value {
+fn key_event_doc(event: &KeyEvent) -> KeyEventDoc<'_> {
     match event {
         KeyEvent::Enrolled {
             at_ms,
@@ -132,68 +320,228 @@ fn key_event_json(event: &KeyEvent) -> Value {
             public_key,
             cert_serial,
             not_after_ms,
-        } => json!({
-            "event": if matches!(event, KeyEvent::Enrolled { .. }) { "enrolled" } else { "renewed" },
-            "at": time_text(*at_ms),
-            "public_key": hex::encode(public_key),
-            "cert_serial": cert_serial,
-            "not_after": time_text(*not_after_ms),
-        }),
-        KeyEvent::Revoked { at_ms, reason } => json!({
-            "event": "revoked",
-            "at": time_text(*at_ms),
-            "reason": reason,
-        }),
+        } => KeyEventDoc::Key {
+            at: time_text(*at_ms),
+            cert_serial,
+            event: if matches!(event, KeyEvent::Enrolled { .. }) {
+                "enrolled"
+            } else {
+                "renewed"
+            },
+            not_after: time_text(*not_after_ms),
+            public_key: hex::encode(public_key),
+        },
+        KeyEvent::Revoked { at_ms, reason } => KeyEventDoc::Revoked {
+            at: time_text(*at_ms),
+            event: "revoked",
+            reason,
+        },
     }
 }
 
-fn finding_json(host: &HostInput, f: &FindingRecord) -> Result<Value, DocumentError> {
-    let evidence =
-        f.evidence
-            .iter()
-            .map(|&(epoch, seq)| {
-                let (header, signature) = host.reports.get(&(epoch, seq)).ok_or_else(|| {
-                    DocumentError::MissingReport {
-                        host: host.host.id.clone(),
-                        check: f.check_id.clone(),
-                        epoch,
-                        seq,
-                    }
-                })?;
-                Ok(json!({
-                    "epoch": epoch.to_string(),
-                    "seq": seq.to_string(),
-                    "header": B64.encode(header),
-                    "signature": B64.encode(signature),
-                }))
+fn finding_doc<'a>(
+    host: &HostInput,
+    f: &'a FindingRecord,
+) -> Result<FindingDoc<'a>, DocumentError> {
+    let evidence = f
+        .evidence
+        .iter()
+        .map(|&(epoch, seq)| {
+            if !host.reports.contains_key(&(epoch, seq)) {
+                return Err(DocumentError::MissingReport {
+                    host: host.host.id.clone(),
+                    check: f.check_id.clone(),
+                    epoch,
+                    seq,
+                });
+            }
+            Ok(EvidenceDoc {
+                epoch: epoch.to_string(),
+                seq: seq.to_string(),
             })
-            .collect::<Result<Vec<_>, DocumentError>>()?;
-    Ok(json!({
-        "check_id": f.check_id,
-        "outcome": f.outcome,
-        "severity": f.severity,
-        "title_fr": f.title_fr,
-        "title_en": f.title_en,
-        "detail": f.detail,
-        "evaluated_at": time_text(f.evaluated_at_ms),
-        "evidence": evidence,
-    }))
+        })
+        .collect::<Result<Vec<_>, DocumentError>>()?;
+    Ok(FindingDoc {
+        check_id: &f.check_id,
+        detail: &f.detail,
+        evaluated_at: time_text(f.evaluated_at_ms),
+        evidence,
+        outcome: &f.outcome,
+        severity: &f.severity,
+    })
 }
 
-fn waiver_json(w: &WaiverRecord) -> Value {
-    json!({
-        "id": w.id,
-        "check_id": w.check_id,
-        "host_id": w.host_id,
-        "reason": w.reason,
-        "owner": w.owner,
-        "created_at": time_text(w.created_at_ms),
-        "created_by": w.created_by,
-        "expires_at": time_text(w.expires_at_ms),
-    })
+fn waiver_doc(w: &WaiverRecord) -> WaiverDoc<'_> {
+    WaiverDoc {
+        check_id: &w.check_id,
+        created_at: time_text(w.created_at_ms),
+        created_by: &w.created_by,
+        expires_at: time_text(w.expires_at_ms),
+        group: w.group.as_deref(),
+        host_id: w.host_id.as_deref(),
+        id: &w.id,
+        owner: &w.owner,
+        reason: &w.reason,
+    }
 }
 
 /// The trusted comment of a snapshot's signature: what `minisign -V` shows, signed.
 pub fn trusted_comment(org: &str, seq: u64, at: &str, previous: &str, key_id: &str) -> String {
     format!("vigie-snapshot org={org} seq={seq} at={at} prev={previous} key={key_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Revocation;
+
+    fn host(id: &str, hostname: &str, revoked: bool) -> HostRecord {
+        HostRecord {
+            id: id.into(),
+            org: "mairie".into(),
+            hostname: hostname.into(),
+            agent_version: "0.1.0".into(),
+            enrolled_at_ms: 1_790_000_000_000,
+            enrolled_from: "192.0.2.7:50000".into(),
+            current_key: [7; 32],
+            cert_serial: "0a".into(),
+            cert_not_after_ms: 1_795_000_000_000,
+            revoked: revoked.then(|| Revocation {
+                at_ms: 1_791_000_000_000,
+                reason: "volé \"hier\"".into(),
+            }),
+            last_seen_ms: if revoked { 0 } else { 1_790_500_000_000 },
+            current_epoch: 3,
+            clock_skew_ms: 0,
+        }
+    }
+
+    fn finding(host: &str, check: &str, outcome: &str, detail: &str) -> FindingRecord {
+        FindingRecord {
+            org: "mairie".into(),
+            host_id: host.into(),
+            hostname: host.into(),
+            check_id: check.into(),
+            outcome: outcome.into(),
+            severity: "high".into(),
+            title_fr: String::new(),
+            title_en: String::new(),
+            detail: detail.into(),
+            evaluated_at_ms: 1_790_600_000_000,
+            evidence: vec![(3, 41)],
+        }
+    }
+
+    fn waiver(id: &str, host: Option<&str>, group: Option<&str>) -> WaiverRecord {
+        WaiverRecord {
+            id: id.into(),
+            org: "mairie".into(),
+            check_id: "PAT-001".into(),
+            host_id: host.map(str::to_owned),
+            group: group.map(str::to_owned),
+            reason: "migration « prévue »\t".into(),
+            owner: "dsi@mairie.fr".into(),
+            created_at_ms: 1_790_000_000_000,
+            created_by: "uid:0".into(),
+            expires_at_ms: 1_800_000_000_000,
+            revoked: None,
+        }
+    }
+
+    /// The typed document serialises to exactly its RFC 8785 form, hostile text included.
+    #[test]
+    fn serialising_the_document_is_canonicalising_it() {
+        let catalogue = Catalogue::builtin().unwrap();
+        let org = Org {
+            id: "mairie".into(),
+            name: "Mairie d'Évry 😀".into(),
+            created_at_ms: 0,
+        };
+        let report = EmbeddedReport {
+            header: vec![1, 2, 3, 250],
+            signature: vec![9; 64],
+            received_at_ms: 1_790_400_000_000,
+        };
+        let hostile = "<script>\u{1}\u{1f}\u{7f}\\\"\n\r\u{8}\u{c}é€\u{2028}😀";
+        let hosts: Vec<HostInput> = [("h1", hostile, false), ("h2", "poste-2", true)]
+            .into_iter()
+            .map(|(id, name, revoked)| HostInput {
+                host: host(id, name, revoked),
+                key_history: vec![
+                    KeyEvent::Enrolled {
+                        at_ms: 1_790_000_000_000,
+                        public_key: [7; 32],
+                        cert_serial: "0a".into(),
+                        not_after_ms: 1_795_000_000_000,
+                    },
+                    KeyEvent::Renewed {
+                        at_ms: 1_790_100_000_000,
+                        public_key: [8; 32],
+                        cert_serial: "0b".into(),
+                        not_after_ms: 1_796_000_000_000,
+                    },
+                    KeyEvent::Revoked {
+                        at_ms: 1_791_000_000_000,
+                        reason: hostile.into(),
+                    },
+                ],
+                groups: vec!["écoles".into(), "serveurs".into()],
+                findings: vec![
+                    finding(id, "PAT-001", "fail", hostile),
+                    finding(id, "BKP-001", "waived", "ok"),
+                ],
+                reports: BTreeMap::from([((3, 41), report.clone())]),
+            })
+            .collect();
+        let waivers = [
+            waiver("w-1", Some("h1"), None),
+            waiver("w-2", None, Some("serveurs")),
+            waiver("w-3", None, None),
+        ];
+        for audit_head in [None, Some((12, "ab".repeat(32)))] {
+            let inputs = Inputs {
+                org: &org,
+                seq: 2,
+                created_at_ms: 1_790_700_000_000,
+                profile: "standard",
+                catalogue: &catalogue,
+                previous_sha256: NO_PREVIOUS,
+                audit_head,
+                key_id: "0123456789ABCDEF",
+                hosts: &hosts,
+                waivers: &waivers,
+            };
+            let bytes = canonical(&inputs).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                String::from_utf8(super::super::jcs::canonical(&value).unwrap()).unwrap(),
+                String::from_utf8(bytes).unwrap()
+            );
+            assert_eq!(value["hosts"][0]["hostname"], hostile);
+            assert_eq!(value["measures"][0]["measure"], "HYG 1");
+        }
+        // A finding resting on a report that was not gathered is refused, not silently dropped.
+        let mut orphan = hosts[0].clone();
+        orphan.reports.clear();
+        let inputs = Inputs {
+            org: &org,
+            seq: 1,
+            created_at_ms: 0,
+            profile: "standard",
+            catalogue: &catalogue,
+            previous_sha256: NO_PREVIOUS,
+            audit_head: None,
+            key_id: "0123456789ABCDEF",
+            hosts: std::slice::from_ref(&orphan),
+            waivers: &[],
+        };
+        assert!(matches!(
+            canonical(&inputs),
+            Err(DocumentError::MissingReport {
+                epoch: 3,
+                seq: 41,
+                ..
+            })
+        ));
+    }
 }

@@ -4,26 +4,32 @@
 //! snapshot key in minisign format and stores both; `export`, `list` and `diff` read them back;
 //! `verify` (in [`verify`]) needs only the exported files and the public key.
 //!
-//! Not here yet: HTML, PDF and CSV exports, scheduled snapshots with retention, ping-job pseudo-hosts.
+//! Renderings for people (HTML, PDF, CSV, in French) are in [`report`]; scheduled snapshots with
+//! retention in [`schedule`].
+//!
+//! Not here yet: ping-job pseudo-hosts (backups of machines with no agent) in the document.
 
 pub mod diff;
 pub mod document;
 pub mod jcs;
 pub mod key;
 pub mod minisign;
+pub mod report;
 pub mod rollup;
+pub mod schedule;
 pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use vigie_policies::{Catalogue, Profile};
 use vigie_proto::v1::SignedReport;
 use vigie_proto::Message;
 
 use crate::store::{AuditEntry, SnapshotRecord, Store, StoreError};
-use document::{HostInput, Inputs, NO_PREVIOUS};
+use document::{EmbeddedReport, HostInput, Inputs, NO_PREVIOUS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -49,7 +55,10 @@ pub enum SnapshotError {
     Report { host: String, epoch: u64, seq: u64 },
 }
 
-/// Creates, signs and stores the next snapshot of `org`; returns its record.
+static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Creates, signs and stores the next snapshot of `org`; returns its record. `scheduled` marks the
+/// ones the schedule makes, which its retention may later remove.
 pub async fn create(
     store: &dyn Store,
     data_dir: &Path,
@@ -57,7 +66,12 @@ pub async fn create(
     profile: Profile,
     actor: &str,
     now_ms: i64,
+    scheduled: bool,
 ) -> Result<SnapshotRecord, SnapshotError> {
+    // One snapshot at a time in this process: the admin socket and the schedule both create them,
+    // and two concurrent ones would compute the same sequence number (the store refuses the second,
+    // so this is about not failing, not about the chain). Another process cannot hold the store.
+    let _one_at_a_time = CREATING.lock().await;
     // The key first: a snapshot that cannot be signed is not worth gathering.
     let signing_key = key::load(data_dir)?;
     let key_id = minisign::key_id_text(&minisign::key_id(&signing_key.verifying_key()));
@@ -67,38 +81,15 @@ pub async fn create(
         .ok_or_else(|| StoreError::NoSuchOrg(org_id.to_owned()))?;
     let catalogue = Catalogue::builtin().map_err(|e| SnapshotError::Catalogue(e.to_string()))?;
 
-    let mut hosts = Vec::new();
-    for host in store.hosts(Some(org_id)).await? {
-        let findings = crate::derive::host_findings(store, &catalogue, profile, &host.id, now_ms)
-            .await?
-            .unwrap_or_default();
-        let mut reports = BTreeMap::new();
-        for stored in store.reports(&host.id).await? {
-            let wanted = findings
-                .iter()
-                .any(|f| f.evidence.contains(&(stored.epoch, stored.seq)));
-            if !wanted {
-                continue;
-            }
-            let signed = SignedReport::decode(stored.signed.as_slice()).map_err(|_| {
-                SnapshotError::Report {
-                    host: host.id.clone(),
-                    epoch: stored.epoch,
-                    seq: stored.seq,
-                }
-            })?;
-            reports.insert(
-                (stored.epoch, stored.seq),
-                (signed.header, signed.signature),
-            );
-        }
-        hosts.push(HostInput {
-            key_history: store.key_history(&host.id).await?,
-            host,
-            findings,
-            reports,
-        });
-    }
+    let t0 = std::time::Instant::now(); // for the log line only; the document's time is `now_ms`
+                                        // Hosts are gathered a few at a time: each one is a handful of store reads, and overlapping
+                                        // them keeps a 10,000-host snapshot within its budget (DESIGN §6). Order is kept.
+    let hosts: Vec<HostInput> = futures_util::stream::iter(store.hosts(Some(org_id)).await?)
+        .map(|host| gather_host(store, &catalogue, profile, host, now_ms))
+        .buffered(GATHER_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let gathered_ms = t0.elapsed().as_millis();
     let waivers: Vec<_> = store
         .waivers(org_id)
         .await?
@@ -112,7 +103,7 @@ pub async fn create(
         .map_or_else(|| NO_PREVIOUS.to_owned(), |p| p.sha256.clone());
     let audit_head = store.audit_trail().await?.pop().map(|r| (r.index, r.hash));
     let profile_name = profile.to_string();
-    let value = document::build(&Inputs {
+    let bytes = document::canonical(&Inputs {
         org: &org,
         seq,
         created_at_ms: now_ms,
@@ -124,7 +115,6 @@ pub async fn create(
         hosts: &hosts,
         waivers: &waivers,
     })?;
-    let bytes = jcs::canonical(&value)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let at = document::time_text(now_ms);
     let comment = document::trusted_comment(org_id, seq, &at, &previous_sha256, &key_id);
@@ -145,6 +135,7 @@ pub async fn create(
         document: String::from_utf8(bytes)
             .map_err(|_| SnapshotError::Catalogue("canonical document is not UTF-8".into()))?,
         minisig,
+        scheduled,
     };
     store.add_snapshot(record.clone()).await?;
     store
@@ -156,13 +147,63 @@ pub async fn create(
             detail: format!("{}: sha256 {sha256}, key {key_id}", record.id),
         })
         .await?;
-    tracing::info!(target: "security", org = %org_id, snapshot = %record.id, sha256 = %sha256, key_id = %key_id, "Snapshot signed.");
+    tracing::info!(target: "security", org = %org_id, snapshot = %record.id, sha256 = %sha256, key_id = %key_id, hosts = hosts.len(), bytes = record.document.len(), gathered_ms, total_ms = t0.elapsed().as_millis(), "Snapshot signed.");
     Ok(record)
+}
+
+/// How many hosts `create` gathers at once.
+const GATHER_CONCURRENCY: usize = 32;
+
+/// One host as the snapshot embeds it: its findings at `now_ms`, the stored reports they rest on,
+/// its key history and its groups.
+async fn gather_host(
+    store: &dyn Store,
+    catalogue: &Catalogue,
+    profile: Profile,
+    host: crate::store::HostRecord,
+    now_ms: i64,
+) -> Result<HostInput, SnapshotError> {
+    let findings = crate::derive::host_findings(store, catalogue, profile, &host.id, now_ms)
+        .await?
+        .unwrap_or_default();
+    // Only the reports the findings rest on, fetched by key: a host keeps months of reports.
+    let wanted: std::collections::BTreeSet<(u64, u64)> = findings
+        .iter()
+        .flat_map(|f| f.evidence.iter().copied())
+        .collect();
+    let mut reports = BTreeMap::new();
+    for (epoch, seq) in wanted {
+        let Some(stored) = store.report(&host.id, epoch, seq).await? else {
+            // Left out here; `document` then names the finding whose evidence is missing.
+            continue;
+        };
+        let bad = || SnapshotError::Report {
+            host: host.id.clone(),
+            epoch,
+            seq,
+        };
+        let signed = SignedReport::decode(stored.signed.as_slice()).map_err(|_| bad())?;
+        reports.insert(
+            (epoch, seq),
+            EmbeddedReport {
+                header: signed.header,
+                signature: signed.signature,
+                received_at_ms: stored.received_at_ms,
+            },
+        );
+    }
+    Ok(HostInput {
+        key_history: store.key_history(&host.id).await?,
+        groups: store.host_groups(&host.id).await?,
+        host,
+        findings,
+        reports,
+    })
 }
 
 /// The list of an organisation's snapshots as a table.
 pub async fn list(store: &dyn Store, org: &str) -> Result<String, SnapshotError> {
-    let rows: Vec<[String; 4]> = store
+    let rows: Vec<[String; 5]> = store
         .snapshots(org)
         .await?
         .into_iter()
@@ -171,12 +212,13 @@ pub async fn list(store: &dyn Store, org: &str) -> Result<String, SnapshotError>
                 s.id,
                 s.seq.to_string(),
                 crate::admin::fmt_time(s.created_at_ms),
+                if s.scheduled { "scheduled" } else { "manual" }.to_owned(),
                 s.sha256,
             ]
         })
         .collect();
     Ok(crate::admin::table(
-        &["ID", "SEQ", "CREATED", "SHA-256"],
+        &["ID", "SEQ", "CREATED", "KIND", "SHA-256"],
         &rows,
     ))
 }

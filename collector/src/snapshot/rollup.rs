@@ -5,18 +5,53 @@
 //! met (the counts say that): `checked` when every applicable finding of its checks was judged (pass,
 //! fail or waived), `partly` when some were judged and others lack evidence (stale, unknown, error),
 //! `needs_attestation` when none were judged, so a person must attest it. Not-applicable findings are
-//! left out. Measures no check references are absent: they are all a person's to attest.
+//! left out. All 42 hygiene measures are listed, those no check references with no checks and
+//! `needs_attestation`; BP-028 recommendations are listed when a check references them.
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use vigie_policies::Catalogue;
 
 use crate::store::FindingRecord;
 
+/// The ANSSI hygiene guide (2017) has 42 measures, `HYG 1` to `HYG 42`.
+const HYGIENE_MEASURES: u32 = 42;
+
+/// Sort key of a measure: hygiene measures first, by number, then BP-028 recommendations by number.
+fn order(reference: &str) -> (u8, u32, String) {
+    let number = |rest: &str| {
+        rest.trim_start_matches('R')
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u32::MAX)
+    };
+    match (
+        reference.strip_prefix("HYG "),
+        reference.strip_prefix("BP-028 "),
+    ) {
+        (Some(rest), _) => (0, number(rest), reference.to_owned()),
+        (None, Some(rest)) => (1, number(rest), reference.to_owned()),
+        _ => (2, u32::MAX, reference.to_owned()),
+    }
+}
+
 /// Whether a reference names a hygiene measure or a BP-028 recommendation.
 fn is_measure(reference: &str) -> bool {
     reference.starts_with("HYG ") || reference.starts_with("BP-028 ")
+}
+
+/// One measure of the roll-up as the snapshot carries it (fields in canonical order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Measure {
+    pub checks: Vec<String>,
+    pub fail: String,
+    pub measure: String,
+    pub no_evidence: String,
+    pub pass: String,
+    pub status: &'static str,
+    pub waived: String,
 }
 
 #[derive(Default)]
@@ -28,12 +63,14 @@ struct Tally {
     no_evidence: u64,
 }
 
-/// The roll-up as snapshot JSON: one object per measure, sorted by reference.
+/// The roll-up: one entry per measure, hygiene measures by number, then BP-028 recommendations.
 pub fn rollup<'a>(
     catalogue: &Catalogue,
     findings: impl IntoIterator<Item = &'a FindingRecord>,
-) -> Value {
-    let mut measures: BTreeMap<String, Tally> = BTreeMap::new();
+) -> Vec<Measure> {
+    let mut measures: BTreeMap<String, Tally> = (1..=HYGIENE_MEASURES)
+        .map(|n| (format!("HYG {n}"), Tally::default()))
+        .collect();
     let mut by_check: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for check in catalogue.checks() {
         for reference in check.references().iter().filter(|r| is_measure(r)) {
@@ -63,28 +100,28 @@ pub fn rollup<'a>(
             }
         }
     }
-    Value::Array(
-        measures
-            .into_iter()
-            .map(|(reference, t)| {
-                let judged = t.pass + t.fail + t.waived;
-                let status = match (judged, t.no_evidence) {
-                    (0, _) => "needs_attestation",
-                    (_, 0) => "checked",
-                    _ => "partly",
-                };
-                json!({
-                    "measure": reference,
-                    "status": status,
-                    "checks": t.checks,
-                    "pass": t.pass.to_string(),
-                    "fail": t.fail.to_string(),
-                    "waived": t.waived.to_string(),
-                    "no_evidence": t.no_evidence.to_string(),
-                })
-            })
-            .collect(),
-    )
+    let mut measures: Vec<(String, Tally)> = measures.into_iter().collect();
+    measures.sort_by_cached_key(|(reference, _)| order(reference));
+    measures
+        .into_iter()
+        .map(|(reference, t)| {
+            let judged = t.pass + t.fail + t.waived;
+            let status = match (judged, t.no_evidence) {
+                (0, _) => "needs_attestation",
+                (_, 0) => "checked",
+                _ => "partly",
+            };
+            Measure {
+                checks: t.checks,
+                fail: t.fail.to_string(),
+                measure: reference,
+                no_evidence: t.no_evidence.to_string(),
+                pass: t.pass.to_string(),
+                status,
+                waived: t.waived.to_string(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -119,19 +156,19 @@ mod tests {
         assert!(hyg14.len() >= 2, "{hyg14:?}");
         let status = |findings: &[FindingRecord]| {
             let out = rollup(&catalogue, findings);
-            let m = out
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["measure"] == "HYG 14")
-                .unwrap()
-                .clone();
-            (
-                m["status"].as_str().unwrap().to_owned(),
-                m["fail"].as_str().unwrap().to_owned(),
-            )
+            let m = out.into_iter().find(|m| m.measure == "HYG 14").unwrap();
+            (m.status.to_owned(), m.fail)
         };
         assert_eq!(status(&[]), ("needs_attestation".into(), "0".into()));
+        // Every hygiene measure is listed, in numeric order, then the BP-028 recommendations.
+        let all = rollup(&catalogue, &[]);
+        let names: Vec<&str> = all.iter().map(|m| m.measure.as_str()).collect();
+        assert_eq!(names.iter().filter(|n| n.starts_with("HYG ")).count(), 42);
+        assert_eq!(&names[..3], ["HYG 1", "HYG 2", "HYG 3"]);
+        assert_eq!(names[41], "HYG 42");
+        assert!(names[42].starts_with("BP-028 R"), "{names:?}");
+        let unreferenced = all.iter().find(|m| m.checks.is_empty()).unwrap();
+        assert_eq!(unreferenced.status, "needs_attestation");
         let all: Vec<_> = hyg14.iter().map(|c| finding(c, "fail")).collect();
         assert_eq!(status(&all), ("checked".into(), hyg14.len().to_string()));
         let mut some = all.clone();

@@ -1,6 +1,7 @@
 //! Offline verification of an exported snapshot, as an auditor runs it: the minisign signature and
 //! its trusted comment, the document's canonical form and structure, the chain to the previous
-//! snapshot, and every embedded agent signature against the host's embedded key history.
+//! snapshot, and every embedded agent signature against the key that the host's embedded key
+//! history says was valid when the collector received that report.
 //!
 //! It needs no data directory and no store: only the files and the published public key.
 
@@ -28,7 +29,14 @@ pub enum VerifyError {
     CommentMismatch(String),
     #[error("chain broken: {0}")]
     Chain(String),
-    #[error("agent signature of host {host} on report ({epoch}, {seq}) does not verify against its key history")]
+    #[error("report ({epoch}, {seq}) of host {host} was received at {at}, when the host had no valid key (before its enrollment or after its revocation)")]
+    NoKeyAt {
+        host: String,
+        epoch: String,
+        seq: String,
+        at: String,
+    },
+    #[error("agent signature of host {host} on report ({epoch}, {seq}) does not verify against the key the host held when the report was received")]
     AgentSignature {
         host: String,
         epoch: String,
@@ -189,57 +197,219 @@ fn check_chain(org: &str, seq: u64, prev_hash: &str, previous: &[u8]) -> Result<
     Ok(())
 }
 
-/// Every key the host ever held, from its embedded key history.
-fn host_keys(host: &Value) -> Result<Vec<VerifyingKey>, VerifyError> {
-    let mut keys = Vec::new();
-    for event in list(host, "key_history")? {
-        if let Some(hex_key) = event.get("public_key").and_then(Value::as_str) {
-            let bytes: [u8; 32] = hex::decode(hex_key)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| {
-                    VerifyError::Structure("a key in a key history is not 32 hex bytes".into())
-                })?;
-            let key = VerifyingKey::from_bytes(&bytes)
-                .map_err(|_| VerifyError::Structure("a key in a key history is invalid".into()))?;
-            keys.push(key);
-        }
-    }
-    Ok(keys)
+/// Milliseconds since the epoch of an RFC 3339 time written by `document::time_text`.
+fn time_ms(v: &Value, name: &str) -> Result<i64, VerifyError> {
+    let t = humantime::parse_rfc3339(text(v, name)?)
+        .map_err(|_| VerifyError::Structure(format!("field {name:?} is not an RFC 3339 time")))?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or_else(|| VerifyError::Structure(format!("field {name:?} is out of range")))
 }
 
-/// Verifies the evidence of every finding of one host; returns how many signatures were checked.
+/// One event of a host's embedded key history: from `at_ms` on, `key` is the host's key (`None`
+/// after a revocation).
+struct KeyPeriod {
+    at_ms: i64,
+    key: Option<VerifyingKey>,
+}
+
+/// The host's key history as periods, in the order recorded (which is time order).
+fn key_periods(host: &Value) -> Result<Vec<KeyPeriod>, VerifyError> {
+    let mut periods = Vec::new();
+    for event in list(host, "key_history")? {
+        let at_ms = time_ms(event, "at")?;
+        let key = match text(event, "event")? {
+            "enrolled" | "renewed" => {
+                let bytes: [u8; 32] = hex::decode(text(event, "public_key")?)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| {
+                        VerifyError::Structure("a key in a key history is not 32 hex bytes".into())
+                    })?;
+                Some(VerifyingKey::from_bytes(&bytes).map_err(|_| {
+                    VerifyError::Structure("a key in a key history is invalid".into())
+                })?)
+            }
+            "revoked" => None,
+            other => {
+                return Err(VerifyError::Structure(format!(
+                    "unknown key event {other:?}"
+                )))
+            }
+        };
+        if periods.last().is_some_and(|p: &KeyPeriod| p.at_ms > at_ms) {
+            return Err(VerifyError::Structure(
+                "a key history is not in time order".into(),
+            ));
+        }
+        periods.push(KeyPeriod { at_ms, key });
+    }
+    Ok(periods)
+}
+
+/// The key the collector held for the host at `at_ms`: the one of the newest enrollment or renewal
+/// at or before that time, unless a revocation came between. The collector accepts a report only
+/// under the host's current key (`server::ingest`), so a report's receive time fixes its key.
+fn key_at(periods: &[KeyPeriod], at_ms: i64) -> Option<&VerifyingKey> {
+    periods
+        .iter()
+        .take_while(|p| p.at_ms <= at_ms)
+        .last()
+        .and_then(|p| p.key.as_ref())
+}
+
+/// Verifies every embedded report of one host and that each finding's evidence names one of them;
+/// returns how many agent signatures were checked.
 fn verify_host(host: &Value) -> Result<usize, VerifyError> {
     let host_id = text(host, "id")?;
-    let keys = host_keys(host)?;
-    let mut checked = 0;
+    let periods = key_periods(host)?;
+    let mut verified = std::collections::BTreeSet::new();
+    for report in list(host, "reports")? {
+        let (epoch, seq) = (text(report, "epoch")?, text(report, "seq")?);
+        let refused = || VerifyError::AgentSignature {
+            host: host_id.to_owned(),
+            epoch: epoch.to_owned(),
+            seq: seq.to_owned(),
+        };
+        let header = B64.decode(text(report, "header")?).map_err(|_| refused())?;
+        let signature = B64
+            .decode(text(report, "signature")?)
+            .map_err(|_| refused())?;
+        let received_at_ms = time_ms(report, "received_at")?;
+        let key = key_at(&periods, received_at_ms).ok_or_else(|| VerifyError::NoKeyAt {
+            host: host_id.to_owned(),
+            epoch: epoch.to_owned(),
+            seq: seq.to_owned(),
+            at: text(report, "received_at").unwrap_or_default().to_owned(),
+        })?;
+        let decoded = vigie_proto::envelope::verify_header(&header, &signature, key)
+            .map_err(|_| refused())?;
+        // The signature must be over this host's report under this (epoch, seq), not another.
+        if decoded.host_id != host_id
+            || decoded.epoch.to_string() != epoch
+            || decoded.seq.to_string() != seq
+        {
+            return Err(refused());
+        }
+        if !verified.insert((epoch, seq)) {
+            return Err(VerifyError::Structure(format!(
+                "host {host_id} embeds report ({epoch}, {seq}) twice"
+            )));
+        }
+    }
     for finding in list(host, "findings")? {
         for evidence in list(finding, "evidence")? {
             let (epoch, seq) = (text(evidence, "epoch")?, text(evidence, "seq")?);
-            let refused = || VerifyError::AgentSignature {
-                host: host_id.to_owned(),
-                epoch: epoch.to_owned(),
-                seq: seq.to_owned(),
-            };
-            let header = B64
-                .decode(text(evidence, "header")?)
-                .map_err(|_| refused())?;
-            let signature = B64
-                .decode(text(evidence, "signature")?)
-                .map_err(|_| refused())?;
-            let decoded = keys
-                .iter()
-                .find_map(|k| vigie_proto::envelope::verify_header(&header, &signature, k).ok())
-                .ok_or_else(refused)?;
-            // The signature must be over this host's report under this (epoch, seq), not another.
-            if decoded.host_id != host_id
-                || decoded.epoch.to_string() != epoch
-                || decoded.seq.to_string() != seq
-            {
-                return Err(refused());
+            if !verified.contains(&(epoch, seq)) {
+                return Err(VerifyError::Structure(format!(
+                    "a finding of host {host_id} rests on report ({epoch}, {seq}), which is not embedded"
+                )));
             }
-            checked += 1;
         }
     }
-    Ok(checked)
+    Ok(verified.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use serde_json::json;
+    use vigie_proto::envelope::{seal, HeaderFields};
+
+    use crate::snapshot::document::time_text;
+
+    const T0: i64 = 1_790_000_000_000;
+    const HOUR: i64 = 3_600_000;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    fn event(kind: &str, at_ms: i64, k: Option<&SigningKey>) -> Value {
+        let mut e = json!({"event": kind, "at": time_text(at_ms)});
+        if let Some(k) = k {
+            e["public_key"] = json!(hex::encode(k.verifying_key().as_bytes()));
+        }
+        e
+    }
+
+    /// A host whose one finding rests on report (1, 7) signed by `signer`, received at `received`.
+    fn host(history: Vec<Value>, signer: &SigningKey, received: i64) -> Value {
+        let fields = HeaderFields {
+            host_id: "h1".into(),
+            epoch: 1,
+            seq: 7,
+            created_at_ms: received - 1_000,
+        };
+        let report = seal(signer, &fields, b"body".to_vec());
+        json!({
+            "id": "h1",
+            "key_history": history,
+            "reports": [{
+                "epoch": "1", "seq": "7", "received_at": time_text(received),
+                "header": B64.encode(&report.header), "signature": B64.encode(&report.signature),
+            }],
+            "findings": [{"evidence": [{"epoch": "1", "seq": "7"}]}],
+        })
+    }
+
+    /// Enrolled with key 1 at T0, renewed to key 2 at T0 + 10 h, revoked at T0 + 20 h.
+    fn history() -> Vec<Value> {
+        vec![
+            event("enrolled", T0, Some(&key(1))),
+            event("renewed", T0 + 10 * HOUR, Some(&key(2))),
+            event("revoked", T0 + 20 * HOUR, None),
+        ]
+    }
+
+    #[track_caller]
+    fn check(signer: u8, received: i64, expect: &str) {
+        let got = match verify_host(&host(history(), &key(signer), received)) {
+            Ok(n) => format!("ok {n}"),
+            Err(VerifyError::AgentSignature { .. }) => "wrong key".into(),
+            Err(VerifyError::NoKeyAt { .. }) => "no key".into(),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            got,
+            expect,
+            "signer {signer}, received at T0 + {} ms",
+            received - T0
+        );
+    }
+
+    #[test]
+    fn each_report_needs_the_key_valid_when_it_was_received() {
+        check(1, T0 + HOUR, "ok 1");
+        check(1, T0, "ok 1");
+        check(2, T0 + 11 * HOUR, "ok 1");
+        check(2, T0 + 10 * HOUR, "ok 1");
+        // A report from before the renewal signed by the new key, and one from after it signed
+        // by the old key: both keys are in the history, but neither was valid then.
+        check(2, T0 + HOUR, "wrong key");
+        check(1, T0 + 11 * HOUR, "wrong key");
+        check(1, T0 + 10 * HOUR, "wrong key");
+        // Before enrollment or after revocation no key was valid at all.
+        check(1, T0 - 1, "no key");
+        check(2, T0 + 20 * HOUR, "no key");
+        check(3, T0 + HOUR, "wrong key");
+    }
+
+    #[test]
+    fn evidence_must_name_an_embedded_report() {
+        let mut h = host(history(), &key(1), T0 + HOUR);
+        h["findings"][0]["evidence"][0]["seq"] = json!("8");
+        let err = verify_host(&h).unwrap_err();
+        assert!(err.to_string().contains("not embedded"), "{err}");
+    }
+
+    #[test]
+    fn a_key_history_out_of_time_order_is_malformed() {
+        let mut h = history();
+        h.swap(0, 1);
+        let err = verify_host(&host(h, &key(1), T0 + HOUR)).unwrap_err();
+        assert!(matches!(err, VerifyError::Structure(_)), "{err}");
+    }
 }

@@ -14,8 +14,12 @@ pub struct WaiverRecord {
     pub id: String,
     pub org: String,
     pub check_id: String,
-    /// `None`: every host of the organisation.
+    /// `None` (and no `group`): every host of the organisation.
     pub host_id: Option<String>,
+    /// Every host the admin put in this group (`host group`), at each evaluation; never set
+    /// together with `host_id`. Absent in waivers recorded before groups existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub reason: String,
     pub owner: String,
     pub created_at_ms: i64,
@@ -49,6 +53,48 @@ impl WaiverRecord {
             expires_at_ms: self.expires_at_ms,
         }
     }
+
+    /// The evaluator's view of this waiver for one host whose groups are `groups`, when it is in
+    /// force at `now_ms` and concerns that host. A group waiver is handed to the evaluator as a
+    /// waiver of that one host: group membership is the collector's business (an admin decision),
+    /// and the pure evaluator keeps judging by host id only.
+    pub fn for_host(
+        &self,
+        host_id: &str,
+        groups: &[String],
+        now_ms: i64,
+    ) -> Option<vigie_policies::Waiver> {
+        if !self.in_force(now_ms) {
+            return None;
+        }
+        match &self.group {
+            None => Some(self.to_policy()),
+            Some(group) if groups.contains(group) => Some(vigie_policies::Waiver {
+                host_id: Some(host_id.to_owned()),
+                ..self.to_policy()
+            }),
+            Some(_) => None,
+        }
+    }
+
+    /// Who the waiver covers, for tables and reports: a host id, `group:NAME` or `*`.
+    pub fn scope(&self) -> String {
+        match (&self.host_id, &self.group) {
+            (Some(host), _) => host.clone(),
+            (None, Some(group)) => format!("group:{group}"),
+            (None, None) => "*".to_owned(),
+        }
+    }
+}
+
+/// The groups an admin assigned one host to (`host group`), used to scope waivers. Kept apart from
+/// the host record, which enrollment and ingest own; a host never chooses its own groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostGroups {
+    pub host_id: String,
+    pub org: String,
+    /// Sorted, without duplicates.
+    pub groups: Vec<String>,
 }
 
 /// One signed snapshot of an organisation.
@@ -66,6 +112,9 @@ pub struct SnapshotRecord {
     pub document: String,
     /// The minisign signature file (`.minisig`) of `document`.
     pub minisig: String,
+    /// Made by the schedule of `collector.toml` (and so subject to its retention), not by hand.
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
 impl SnapshotRecord {

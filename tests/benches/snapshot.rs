@@ -1,0 +1,344 @@
+//! Snapshot benchmark (DESIGN §6 "Collector reads": snapshot of 10,000 hosts in < 5 s): builds a
+//! store of N hosts, each enrolled with its own Ed25519 key and holding one signed report whose body
+//! is a real probe cycle of this machine (`vigie-agent check`), then measures `snapshot create`
+//! (gather, judge, canonicalise, sign, store) and the offline `snapshot verify`, next to references
+//! taken on the same input in the same run: the stock `minisign -V` on the same file, and a batch of
+//! `verify_strict` over the same agent headers on one core.
+//!
+//! Run with `cargo bench -p vigie-tests --bench snapshot` (release profile; measure only there).
+//! Knob: `VIGIE_BENCH_HOSTS` (10000).
+
+// A benchmark is test code: a failed setup step should stop it loudly, and indexing is on known sizes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use tokio::task::JoinSet;
+use vigie_collector::clock::{Clock, SystemClock};
+use vigie_collector::datadir::{self, InitOptions};
+use vigie_collector::snapshot::{self, key, minisign, verify};
+use vigie_collector::store::sled_store::SledStore;
+use vigie_collector::store::{
+    Candidate, KeyEvent, Org, RedeemOutcome, Redemption, Store, TokenRecord,
+};
+use vigie_policies::Profile;
+use vigie_proto::envelope::{self, HeaderFields};
+use vigie_proto::v1::Report;
+
+const ORG: &str = "bench";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Enrolls host `i` through the store and stores one report signed by its key, then derives its
+/// latest states (what ingest and the derivation worker do for a real host).
+async fn add_host(store: Arc<dyn Store>, i: usize, report: Arc<Report>, now: i64) {
+    let key = SigningKey::generate(&mut OsRng);
+    let public_key = key.verifying_key().to_bytes();
+    let mut token_hash = [0u8; 32];
+    OsRng.fill_bytes(&mut token_hash);
+    store
+        .add_token(TokenRecord {
+            hash: token_hash,
+            org: ORG.into(),
+            created_at_ms: now,
+            expires_at_ms: now + 3_600_000,
+            redeemed_by: None,
+        })
+        .await
+        .unwrap();
+    let id = format!("00000000-0000-4000-8000-{i:012x}");
+    let outcome = store
+        .redeem_token(Redemption {
+            token_hash,
+            public_key,
+            hostname: format!("poste-{i:05}.mairie.local"),
+            agent_version: "0.1.0-bench".into(),
+            peer_address: "127.0.0.1:1".into(),
+            now_ms: now,
+            new_host_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RedeemOutcome::Enrolled { .. }));
+    store
+        .record_key_event(
+            &id,
+            KeyEvent::Enrolled {
+                at_ms: now,
+                public_key,
+                cert_serial: format!("{i:x}"),
+                not_after_ms: now + 60 * 86_400_000,
+            },
+        )
+        .await
+        .unwrap();
+    let fields = HeaderFields {
+        host_id: id.clone(),
+        epoch: 1,
+        seq: 1,
+        created_at_ms: now + 1,
+    };
+    let signed = envelope::seal_report(&key, &fields, &report);
+    let candidate = Candidate {
+        epoch: 1,
+        seq: 1,
+        digest: envelope::report_digest(&signed),
+        received_at_ms: now + 2,
+        created_at_ms: now + 1,
+        signed: vigie_proto::Message::encode_to_vec(&signed),
+    };
+    store.admit(&id, vec![candidate.clone()]).await.unwrap();
+    vigie_collector::derive::apply(store.as_ref(), &id, &[(candidate, (*report).clone())])
+        .await
+        .unwrap();
+}
+
+fn machine() -> String {
+    let text = std::process::Command::new("lscpu")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let model = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Model name:"))
+        .map(str::trim)
+        .unwrap_or("unknown CPU");
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cpus} CPUs available")
+}
+
+/// `verify_strict` of every embedded agent header of `doc`, one core: the raw cost of the
+/// signatures that `snapshot verify` must check.
+fn verify_batch(doc: &serde_json::Value) -> (usize, f64) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut items = Vec::new();
+    for h in doc["hosts"].as_array().unwrap() {
+        let key: [u8; 32] = hex::decode(h["current_key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
+        for r in h["reports"].as_array().unwrap() {
+            let header = b64.decode(r["header"].as_str().unwrap()).unwrap();
+            let sig = b64.decode(r["signature"].as_str().unwrap()).unwrap();
+            items.push((key, header, sig));
+        }
+    }
+    let start = Instant::now();
+    for (key, header, sig) in &items {
+        let msg = envelope::signed_message(envelope::REPORT_CONTEXT, &[header]);
+        let sig = ed25519_dalek::Signature::from_slice(sig).unwrap();
+        key.verify_strict(std::hint::black_box(&msg), &sig).unwrap();
+    }
+    (items.len(), start.elapsed().as_secs_f64())
+}
+
+fn time_command(cmd: &mut std::process::Command) -> f64 {
+    let start = Instant::now();
+    let out = cmd.output().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secs
+}
+
+fn main() {
+    let wall = Instant::now();
+    let n = env_usize("VIGIE_BENCH_HOSTS", 10_000);
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let now = SystemClock.now_ms();
+    datadir::init(
+        &data,
+        &InitOptions {
+            listen: "127.0.0.1:0".into(),
+            enroll_listen: "127.0.0.1:0".into(),
+            https_listen: "127.0.0.1:0".into(),
+            server_names: vec!["localhost".into()],
+        },
+        now,
+    )
+    .unwrap();
+
+    eprintln!("one real probe cycle of this machine (the report every host will sign)...");
+    let report = rt
+        .block_on(vigie_agent::check::check(
+            &vigie_agent::config::AgentConfig::default(),
+            Path::new("/"),
+            None,
+            now,
+        ))
+        .unwrap();
+    let body_bytes = vigie_proto::Message::encoded_len(&report);
+    let report = Arc::new(report);
+
+    eprintln!("building a store of {n} hosts...");
+    let setup = Instant::now();
+    let store_dir = dir.path().join("store");
+    let sled = SledStore::open(&store_dir, 256 << 20).unwrap();
+    let store: Arc<dyn Store> = Arc::new(sled);
+    rt.block_on(async {
+        store
+            .add_org(Org {
+                id: ORG.into(),
+                name: "Mairie de Banc-d'Essai".into(),
+                created_at_ms: now,
+            })
+            .await
+            .unwrap();
+        let mut set = JoinSet::new();
+        for i in 0..n {
+            if set.len() >= 256 {
+                set.join_next().await.unwrap().unwrap();
+            }
+            set.spawn(add_host(store.clone(), i, report.clone(), now));
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+    });
+    let setup_secs = setup.elapsed().as_secs_f64();
+
+    eprintln!("snapshot create...");
+    let start = Instant::now();
+    let record = rt
+        .block_on(snapshot::create(
+            store.as_ref(),
+            &data,
+            ORG,
+            Profile::Standard,
+            "uid:0",
+            now + 10,
+            false,
+        ))
+        .unwrap();
+    let create_secs = start.elapsed().as_secs_f64();
+    let bytes = record.document.as_bytes();
+
+    let public = minisign::public_key_file(&key::public(&data).unwrap());
+    eprintln!("snapshot verify...");
+    let start = Instant::now();
+    let verified = verify::verify(bytes, &record.minisig, &public, None).unwrap();
+    let verify_secs = start.elapsed().as_secs_f64();
+    assert_eq!(verified.hosts, n);
+
+    eprintln!("references: minisign -V, verify_strict batch...");
+    let file = dir.path().join("snapshot.json");
+    std::fs::write(&file, bytes).unwrap();
+    std::fs::write(dir.path().join("snapshot.json.minisig"), &record.minisig).unwrap();
+    let pubfile = dir.path().join("vigie-snapshots.pub");
+    std::fs::write(&pubfile, &public).unwrap();
+    let minisign_secs = time_command(
+        std::process::Command::new("minisign")
+            .arg("-QVm")
+            .arg(&file)
+            .arg("-p")
+            .arg(&pubfile),
+    );
+    let sha_secs = time_command(std::process::Command::new("sha256sum").arg(&file));
+    let doc: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    let findings: usize = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["findings"].as_array().unwrap().len())
+        .sum();
+    let (sigs, batch_secs) = verify_batch(&doc);
+    assert_eq!(sigs, verified.agent_signatures);
+
+    eprintln!("HTML and CSV renderings...");
+    let start = Instant::now();
+    let html = snapshot::report::render_verified(
+        bytes,
+        &record.minisig,
+        &public,
+        snapshot::report::Format::Html,
+        Path::new("/nonexistent"),
+    )
+    .unwrap();
+    let html_secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let csv = snapshot::report::render_verified(
+        bytes,
+        &record.minisig,
+        &public,
+        snapshot::report::Format::Csv,
+        Path::new("/nonexistent"),
+    )
+    .unwrap();
+    let csv_secs = start.elapsed().as_secs_f64();
+
+    let mb = |b: usize| b as f64 / 1e6;
+    println!();
+    println!("Vigie snapshot benchmark");
+    println!("machine:  {}", machine());
+    println!("date:     {date}");
+    println!(
+        "input:    {n} hosts, one signed report each ({body_bytes} B body, a real probe cycle of this machine), {findings} findings, {} agent signatures",
+        verified.agent_signatures
+    );
+    println!(
+        "document: {:.1} MB canonical JSON; store built in {setup_secs:.0} s",
+        mb(bytes.len())
+    );
+    println!();
+    println!("| step | seconds | note |");
+    println!("|---|---|---|");
+    println!(
+        "| snapshot create | {create_secs:.2} | gather, judge {n} hosts, JCS, sign, store durably |"
+    );
+    println!(
+        "| snapshot verify (library) | {verify_secs:.2} | minisign signature, canonical form, {} agent signatures against key histories |",
+        verified.agent_signatures
+    );
+    println!("| reference: `minisign -QV` on the same file | {minisign_secs:.2} | stock tool, prehashed |");
+    println!(
+        "| reference: `sha256sum` on the same file | {sha_secs:.2} | reading and hashing only |"
+    );
+    println!(
+        "| reference: `verify_strict` of the {sigs} headers, one core | {batch_secs:.2} | raw Ed25519 cost |"
+    );
+    println!(
+        "| HTML rendering (verify + render) | {html_secs:.2} | {:.1} MB |",
+        mb(html.len())
+    );
+    println!(
+        "| CSV rendering (verify + render) | {csv_secs:.2} | {:.1} MB |",
+        mb(csv.len())
+    );
+    println!();
+    println!(
+        "budget (snapshot of {n} hosts < 5 s): {} ({create_secs:.2} s); verify / (minisign + verify_strict batch) = {:.1}",
+        if create_secs < 5.0 { "MET" } else { "NOT MET" },
+        verify_secs / (minisign_secs + batch_secs)
+    );
+    println!("wall time: {:.0} s", wall.elapsed().as_secs_f64());
+}
