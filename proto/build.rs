@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "vigie/v1/ssh.proto",
     "vigie/v1/backups.proto",
     "vigie/v1/antivirus.proto",
+    "vigie/v1/fim.proto",
     "vigie/v1/evidence.proto",
 ];
 

@@ -20,6 +20,7 @@ pub async fn check(
     let mut probes_cfg = cfg.probes.clone();
     probes_cfg.patches.first_seen_read_dir = state_dir.map(Path::to_path_buf);
     probes_cfg.backups.state_read_dir = state_dir.map(Path::to_path_buf);
+    probes_cfg.fim.status_read_dir = state_dir.map(Path::to_path_buf);
     let probes: Vec<Arc<dyn Probe>> = probe::all_probes(&probes_cfg)?
         .into_iter()
         .map(Arc::from)
@@ -66,6 +67,7 @@ pub fn summary(report: &Report) -> String {
             ),
             Some(State::Antivirus(a)) => crate::probe::antivirus::summary_fr(a),
             Some(State::Backups(b)) => crate::probe::backups::summary_fr(b),
+            Some(State::FileIntegrity(f)) => crate::fim::probe::summary_fr(f),
             Some(State::AuthPolicy(a)) => {
                 let q = a.quality.clone().unwrap_or_default();
                 let l = a.lockout.clone().unwrap_or_default();
@@ -105,7 +107,6 @@ pub fn summary(report: &Report) -> String {
                 a.accounts.iter().filter(|c| c.password_state == "empty").count(),
                 a.sudo_rules.len()
             ),
-            Some(_) => "collected".into(),
             None => "no state".into(),
         };
         out.push_str(&format!("{domain:<12} {}: {line}\n", d.probe_id));

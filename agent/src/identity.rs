@@ -96,8 +96,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Identity
         .map_err(io(dir))
 }
 
-/// Creates the state directory (0700) if needed.
+/// Creates the state directory (0700) if needed. An existing one keeps its mode: the package makes
+/// it 0710 `vigie:vigie-push` so that backup jobs reach `spool/incoming`, and `run` refuses one that
+/// others could write (`perms`).
 pub fn ensure_state_dir(dir: &Path) -> Result<(), IdentityError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
     fs::create_dir_all(dir).map_err(io(dir))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }

@@ -3,8 +3,11 @@
 
 pub mod check;
 pub mod config;
+pub mod doctor;
 pub mod enroll;
+pub mod fim;
 pub mod identity;
+pub mod perms;
 pub mod probe;
 pub mod run;
 pub mod ship;

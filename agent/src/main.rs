@@ -45,6 +45,25 @@ enum Command {
     Run {
         #[arg(long, default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
+        /// Only probe, into STATE/spool/probed: no network, no key (the prober unit).
+        #[arg(long, conflicts_with = "ship_only")]
+        probe_only: bool,
+        /// Only sign and ship what the prober left, and renew the certificate (the shipper unit).
+        #[arg(long)]
+        ship_only: bool,
+    },
+    /// Check this installation: configuration, permissions, enrollment and certificate expiry,
+    /// reaching the collector, clock skew, disk space, outbox. Prints what is wrong and how to fix
+    /// it, in French when LC_ALL, LC_MESSAGES or LANG starts with `fr`. Exit status 1 on a problem.
+    Doctor {
+        #[arg(long, default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// The service's user: when run as root, permissions are judged for it (if it exists).
+        #[arg(long, default_value = "vigie")]
+        service_user: String,
+        /// Seconds allowed to reach the collector.
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
     },
     /// Run every probe once and print the evidence; needs no collector.
     Check {
@@ -141,6 +160,9 @@ fn load_config(path: Option<PathBuf>) -> Result<AgentConfig> {
         let default = PathBuf::from(DEFAULT_CONFIG);
         default.exists().then_some(default)
     });
+    if let Some(path) = &path {
+        vigie_agent::perms::refuse_unsafe(&vigie_agent::perms::config_paths(path))?;
+    }
     Ok(AgentConfig::load(path.as_deref())?)
 }
 
@@ -148,6 +170,15 @@ async fn dispatch(cli: Cli) -> Result<()> {
     // backup-done runs as the backup job's user, who may not read the root-owned agent config.
     if let Command::BackupDone { .. } = &cli.command {
         return backup_done(cli.command);
+    }
+    // doctor reports a bad configuration instead of stopping at it.
+    if let Command::Doctor {
+        state_dir,
+        service_user,
+        timeout_secs,
+    } = cli.command
+    {
+        return doctor(cli.config, state_dir, service_user, timeout_secs).await;
     }
     let cfg = load_config(cli.config)?;
     match cli.command {
@@ -176,14 +207,24 @@ async fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Run { state_dir } => {
+        Command::Run {
+            state_dir,
+            probe_only,
+            ship_only,
+        } => {
+            vigie_agent::perms::refuse_unsafe(&vigie_agent::perms::state_paths(&state_dir))?;
+            let mode = match (probe_only, ship_only) {
+                (true, _) => run::Mode::ProbeOnly,
+                (_, true) => run::Mode::ShipOnly,
+                _ => run::Mode::All,
+            };
             let stop = tokio_util::sync::CancellationToken::new();
             let s = stop.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;
                 s.cancel();
             });
-            run::run(&state_dir, cfg, stop).await
+            run::run_mode(&state_dir, cfg, mode, stop).await
         }
         Command::Check {
             json,
@@ -201,7 +242,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        cmd @ Command::BackupDone { .. } => backup_done(cmd),
+        cmd @ (Command::BackupDone { .. } | Command::Doctor { .. }) => backup_done(cmd),
         Command::BackupVerify {
             job,
             state_dir,
@@ -231,6 +272,37 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// `doctor`: every check, printed in the locale's language; fails when one check failed.
+async fn doctor(
+    config: Option<PathBuf>,
+    state_dir: PathBuf,
+    service_user: String,
+    timeout_secs: u64,
+) -> Result<()> {
+    use vigie_agent::doctor;
+    use vigie_proto::diag::{self, Lang, Level};
+    let config = config.or_else(|| {
+        let default = PathBuf::from(DEFAULT_CONFIG);
+        default.exists().then_some(default)
+    });
+    let opts = doctor::Options {
+        config,
+        state_dir,
+        service_user,
+        timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+    };
+    let items = doctor::diagnose(&opts, now_ms()).await;
+    let lang = Lang::from_env();
+    print!("{}", diag::render(&items, lang));
+    if items.iter().any(|i| i.level == Level::Fail) {
+        bail!(match lang {
+            Lang::Fr => "des problèmes ont été trouvés",
+            Lang::En => "problems found",
+        });
+    }
+    Ok(())
 }
 
 /// `backup-done`: one push record into `STATE/spool/incoming/` (see `probe::backups::push`).

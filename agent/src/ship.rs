@@ -61,12 +61,21 @@ pub struct Outbox {
 
 impl Outbox {
     /// Signs a report and writes it durably to the spool before anything is sent.
-    pub async fn enqueue(&self, mut report: Report, now_ms: i64) -> Result<(), SpoolError> {
+    pub async fn enqueue(&self, report: Report, now_ms: i64) -> Result<(), SpoolError> {
+        self.enqueue_entry(report, now_ms).await.map(|_| ())
+    }
+
+    /// Like `enqueue`, returning the spool entry (file integrity tracks what it has in the outbox).
+    pub async fn enqueue_entry(
+        &self,
+        mut report: Report,
+        now_ms: i64,
+    ) -> Result<Entry, SpoolError> {
         let mut guard = self.state.lock().await;
         let (seq, spool) = &mut *guard;
         report.outbox_dropped = spool.dropped();
         let signed = envelope::seal_report(&self.key, &seq.next(now_ms), &report);
-        spool.push(&signed.encode_to_vec()).map(|_| ())
+        spool.push(&signed.encode_to_vec())
     }
 
     /// Opens a new epoch and re-signs every pending report under it, in order.

@@ -47,7 +47,11 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating if needed) the spool under `state_dir`.
     pub fn open(state_dir: &Path, max_reports: usize) -> Result<Spool, SpoolError> {
-        let dir = state_dir.join(SPOOL_DIR);
+        Spool::open_at(state_dir.join(SPOOL_DIR), max_reports)
+    }
+
+    /// Opens (creating if needed) a spool in `dir` itself, e.g. the prober's `spool/probed`.
+    pub fn open_at(dir: PathBuf, max_reports: usize) -> Result<Spool, SpoolError> {
         let tmp = dir.join(TMP_DIR);
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         // Leftovers of a crash between create and rename are incomplete by definition.
@@ -56,6 +60,14 @@ impl Spool {
                 let _ = fs::remove_file(e.path());
             }
         }
+        Spool::attach(dir, max_reports)
+    }
+
+    /// Opens a spool that another process writes (the shipper's view of the prober's
+    /// `spool/probed`): unlike `open_at`, it leaves that writer's temporary files alone.
+    pub fn attach(dir: PathBuf, max_reports: usize) -> Result<Spool, SpoolError> {
+        let tmp = dir.join(TMP_DIR);
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         let mut spool = Spool {
             dir,
             next_index: 1,

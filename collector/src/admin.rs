@@ -1,4 +1,4 @@
-//! Admin commands (`org`, `token`, `host`, `findings`, `rebuild`, `ping`, `waiver`, `snapshot`): one request type executed against the
+//! Admin commands (`org`, `token`, `host`, `findings`, `rebuild`, `ping`, `waiver`, `snapshot`, `attest`): one request type executed against the
 //! store, either inside a running server through a local socket that authenticates its caller by
 //! SO_PEERCRED, or directly on the data directory when no server holds it.
 
@@ -24,6 +24,26 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
+    /// Alerts of one organisation or all, optionally in one state (`open`, `acked`, `resolved`).
+    AlertsList {
+        org: Option<String>,
+        state: Option<String>,
+        json: bool,
+    },
+    /// Acknowledges an alert (`a-…`) or every open alert of a group (`g-…`); `data_dir` holds the
+    /// configuration whose sinks are told.
+    AlertsAck {
+        id: String,
+        comment: String,
+        data_dir: String,
+    },
+    /// Sends a test message through each sink of an organisation, directly, and reports each result.
+    AlertsTest {
+        org: String,
+        data_dir: String,
+    },
+    /// Delivery counters and pending notifications per sink.
+    AlertsSinks,
     OrgAdd {
         id: String,
         name: String,
@@ -35,6 +55,23 @@ pub enum Request {
         windows: Vec<String>,
         time_zone: String,
         sources: Vec<String>,
+    },
+    /// Records that a measure holds for the whole organisation (`attestation`); `until_ms` is
+    /// parsed by the client.
+    AttestSet {
+        org: String,
+        measure: String,
+        by: String,
+        note: String,
+        until_ms: i64,
+    },
+    AttestList {
+        org: String,
+    },
+    AttestRevoke {
+        org: String,
+        measure: String,
+        reason: String,
     },
     TokenCreate {
         org: String,
@@ -59,6 +96,11 @@ pub enum Request {
         json: bool,
     },
     Rebuild,
+    /// `backup`: the server exports its store, at one consistent point, to the new file `path`
+    /// (a temporary `backup-export-*` file the client reads, encrypts and removes).
+    StoreExport {
+        path: String,
+    },
     /// A new HTTPS ping job; the reply is only its URL, `base_url` + `/ping/<secret>`.
     PingAdd {
         org: String,
@@ -84,6 +126,9 @@ pub enum Request {
         reason: String,
         owner: String,
         until_ms: i64,
+        /// Every host of this group (`host group`); exclusive with `host`.
+        #[serde(default)]
+        group: Option<String>,
     },
     WaiverList {
         org: String,
@@ -109,6 +154,19 @@ pub enum Request {
         a: String,
         b: String,
     },
+    /// Adds a host to a group (or removes it with `remove`); executed by `archive_admin`.
+    HostGroup {
+        host: String,
+        group: String,
+        remove: bool,
+    },
+    /// The audit trail, optionally of one organisation; executed by `archive_admin`.
+    AuditList {
+        org: Option<String>,
+        json: bool,
+    },
+    /// Re-walks the whole hash chain of the audit trail; an error names the first bad record.
+    AuditVerify,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,8 +259,13 @@ pub async fn execute(
             store
                 .append_audit(audit("org.contractor_policy", Some(&org), summary.clone()))
                 .await?;
-            // Findings follow at the host's next report (or `rebuild`).
-            Ok(format!("contractor policy of {org}: {summary}\n"))
+            // ACC-003 and ACC-004 depend on the policy: the organisation's hosts are judged again
+            // now, not at their next report (inside a server, the derivation worker is also asked
+            // to, after whatever it was judging with the old policy: `serve_socket`).
+            let hosts = crate::derive::reevaluate_org(store, profile, &org, now).await?;
+            Ok(format!(
+                "contractor policy of {org}: {summary}; findings of {hosts} host(s) judged again\n"
+            ))
         }
         Request::OrgList => Ok(store
             .orgs()
@@ -407,13 +470,34 @@ pub async fn execute(
                 .await?;
             Ok(format!("ping job {name} removed\n"))
         }
+        Request::StoreExport { path } => {
+            let stats = crate::backup::export_for_admin(store, &path)
+                .await
+                .map_err(|e| AdminError::Invalid(e.to_string()))?;
+            store
+                .append_audit(audit("store.export", None, stats.clone()))
+                .await?;
+            Ok(stats)
+        }
+        req @ (Request::AttestSet { .. }
+        | Request::AttestList { .. }
+        | Request::AttestRevoke { .. }) => {
+            crate::attestation::execute(store, profile, actor, now, req).await
+        }
+        req @ (Request::AlertsList { .. }
+        | Request::AlertsAck { .. }
+        | Request::AlertsTest { .. }
+        | Request::AlertsSinks) => crate::alerts::admin::execute(store, actor, now, req).await,
         req @ (Request::WaiverAdd { .. }
         | Request::WaiverList { .. }
         | Request::WaiverRevoke { .. }
         | Request::SnapshotCreate { .. }
         | Request::SnapshotList { .. }
         | Request::SnapshotExport { .. }
-        | Request::SnapshotDiff { .. }) => {
+        | Request::SnapshotDiff { .. }
+        | Request::HostGroup { .. }
+        | Request::AuditList { .. }
+        | Request::AuditVerify) => {
             crate::archive_admin::execute(store, profile, actor, now, req).await
         }
     }
@@ -491,12 +575,15 @@ fn own_uid() -> u32 {
 }
 
 /// Serves admin requests on `path` until `stop`; only root and the server's own user may call.
+/// `derive` is the running server's context: requests that change what findings depend on (an
+/// organisation's contractor policy) queue their hosts in its derivation worker.
 pub async fn serve_socket(
     path: &Path,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     profile: vigie_policies::Profile,
     stop: CancellationToken,
+    derive: Option<Arc<crate::server::Ctx>>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
@@ -514,7 +601,7 @@ pub async fn serve_socket(
                 tracing::warn!(target: "security", uid = ?uid, "Admin socket caller refused.");
                 continue;
             }
-            let (store, clock) = (store.clone(), clock.clone());
+            let (store, clock, derive) = (store.clone(), clock.clone(), derive.clone());
             tokio::spawn(async move {
                 let _ = handle(
                     stream,
@@ -522,6 +609,7 @@ pub async fn serve_socket(
                     clock.as_ref(),
                     profile,
                     uid.unwrap_or(u32::MAX),
+                    derive.as_deref(),
                 )
                 .await;
             });
@@ -536,14 +624,29 @@ async fn handle(
     clock: &dyn Clock,
     profile: vigie_policies::Profile,
     uid: u32,
+    derive: Option<&crate::server::Ctx>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read).take(MAX_REQUEST_BYTES as u64);
     reader.read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(&line) {
-        Ok(req) => match execute(store, clock, profile, &format!("uid:{uid}"), req).await {
-            Ok(output) => Reply { ok: true, output },
+        Ok(req) => match execute(store, clock, profile, &format!("uid:{uid}"), req.clone()).await {
+            Ok(output) => {
+                // Requests that change how the organisation's hosts are judged.
+                if let (
+                    Request::OrgContractorPolicy { org, .. }
+                    | Request::AttestSet { org, .. }
+                    | Request::AttestRevoke { org, .. },
+                    Some(ctx),
+                ) = (&req, derive)
+                {
+                    if let Err(error) = crate::derive::queue_org(ctx, org).await {
+                        tracing::error!(%error, org = %org, "Could not queue the organisation's hosts for judgement.");
+                    }
+                }
+                Reply { ok: true, output }
+            }
             Err(e) => Reply {
                 ok: false,
                 output: e.to_string(),

@@ -26,6 +26,13 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
+    /// A key built at run time, e.g. `alerts.sink[2].smtp_port`.
+    #[error("{path}: key `{key}`: {message}")]
+    InvalidKey {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
 }
 
 /// The file as written (version 1).
@@ -73,6 +80,13 @@ pub struct RawConfig {
     /// stale evidence, late backups are functions of time).
     #[serde(default = "default_reevaluate")]
     pub reevaluate_interval_secs: u32,
+    /// Scheduled snapshots, one `[[snapshot_schedule]]` table per organisation (issue 8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_schedule: Vec<crate::snapshot::schedule::RawSchedule>,
+    /// Alerts: grouping, cadences, daily digest, sinks and their routing (`alerts::config`).
+    /// Absent: alerts are still tracked, and sent nowhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::alerts::config::RawAlerts>,
 }
 
 fn default_profile() -> String {
@@ -124,6 +138,8 @@ pub struct Settings {
     pub https_listen: Option<SocketAddr>,
     pub ping_rate_per_minute_per_address: u32,
     pub reevaluate_interval_secs: u32,
+    pub snapshot_schedules: Vec<crate::snapshot::schedule::Schedule>,
+    pub alerts: crate::alerts::config::AlertSettings,
 }
 
 impl RawConfig {
@@ -144,6 +160,8 @@ impl RawConfig {
             https_listen: None,
             ping_rate_per_minute_per_address: default_rate_ping(),
             reevaluate_interval_secs: default_reevaluate(),
+            snapshot_schedule: Vec::new(),
+            alerts: None,
         }
     }
 
@@ -219,8 +237,40 @@ impl RawConfig {
                 "must be at least 1".into(),
             );
         }
-        match (listen, enroll, profile) {
-            (Some(listen), Some(enroll_listen), Some(profile)) if errors.is_empty() => {
+        let mut snapshot_schedules = Vec::new();
+        for raw in &self.snapshot_schedule {
+            match raw.validate() {
+                Ok(s)
+                    if snapshot_schedules
+                        .iter()
+                        .any(|o: &crate::snapshot::schedule::Schedule| o.org == s.org) =>
+                {
+                    bad(
+                        "snapshot_schedule",
+                        format!("org {:?} is scheduled twice", s.org),
+                    );
+                }
+                Ok(s) => snapshot_schedules.push(s),
+                Err(message) => bad("snapshot_schedule", message),
+            }
+        }
+        let alerts = match self.alerts.clone().unwrap_or_default().validate() {
+            Ok(a) => Some(a),
+            Err(problems) => {
+                for (key, message) in problems {
+                    errors.push(ConfigError::InvalidKey {
+                        path: path.clone(),
+                        key,
+                        message,
+                    });
+                }
+                None
+            }
+        };
+        match (listen, enroll, profile, alerts) {
+            (Some(listen), Some(enroll_listen), Some(profile), Some(alerts))
+                if errors.is_empty() =>
+            {
                 Ok(Settings {
                     data_dir: data_dir.to_path_buf(),
                     listen,
@@ -237,6 +287,8 @@ impl RawConfig {
                     https_listen,
                     ping_rate_per_minute_per_address: self.ping_rate_per_minute_per_address,
                     reevaluate_interval_secs: self.reevaluate_interval_secs,
+                    snapshot_schedules,
+                    alerts,
                 })
             }
             _ => Err(errors),
@@ -299,6 +351,18 @@ mod tests {
         check(
             &format!("{good}https_listen = \"here\"\nreevaluate_interval_secs = 0\n"),
             &["`https_listen`", "`reevaluate_interval_secs`"],
+        );
+        check(
+            &format!(
+                "{good}[[snapshot_schedule]]\norg = \"mairie\"\nevery = \"monthly\"\nkeep = 12\n"
+            ),
+            &[],
+        );
+        check(
+            &format!(
+                "{good}[[snapshot_schedule]]\norg = \"mairie\"\nevery = \"often\"\nkeep = 0\n"
+            ),
+            &["`snapshot_schedule`"],
         );
         check("version = ", &["collector.toml"]);
     }

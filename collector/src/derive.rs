@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vigie_policies::{Catalogue, DomainEvidence, HostEvidence, HostFacts, Profile};
-use vigie_proto::v1::{DomainState, Report, SignedReport};
+use vigie_proto::v1::{Domain, DomainState, Report, SignedReport};
 use vigie_proto::Message;
 
 use crate::server::Ctx;
@@ -103,10 +103,21 @@ pub async fn apply(
     reports: &[(Candidate, Report)],
 ) -> Result<(), StoreError> {
     let mut existing = store.latest(host_id).await?;
+    // File integrity has parts (status, events, digests) that do not replace one another.
+    crate::fim::fold(store, host_id, reports).await?;
     for (cand, report) in reports {
         for state in &report.domains {
-            if state.chunk_count > 1 {
+            if state.chunk_count > 1 || state.domain == Domain::FileIntegrity as i32 {
                 continue;
+            }
+            // Contractor logins are sent once each: they accumulate in their own ledger.
+            let ledger = existing
+                .iter()
+                .find(|l| l.domain == crate::contractor_logins::LEDGER_DOMAIN);
+            if let Some(next) = crate::contractor_logins::fold(ledger, cand, state) {
+                store.put_latest(host_id, next.clone()).await?;
+                existing.retain(|l| l.domain != next.domain);
+                existing.push(next);
             }
             let newer = existing
                 .iter()
@@ -130,6 +141,36 @@ pub async fn apply(
         }
     }
     Ok(())
+}
+
+/// Judges every host of `org` at once and stores their findings (a setting of the organisation
+/// that findings depend on changed: its contractor policy); returns how many hosts.
+pub async fn reevaluate_org(
+    store: &dyn Store,
+    profile: Profile,
+    org: &str,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let catalogue = Catalogue::builtin().map_err(|e| StoreError::Corrupt {
+        key: "catalogue".into(),
+        reason: e.to_string(),
+    })?;
+    let hosts = store.hosts(Some(org)).await?;
+    for host in &hosts {
+        evaluate_host(store, &catalogue, profile, &host.id, now_ms).await?;
+    }
+    Ok(hosts.len())
+}
+
+/// Queues every host of `org` in the running server's derivation worker, behind the jobs already
+/// there: a judgement that started with the organisation's old settings is followed by one with
+/// the new. Hosts that do not fit in the queue are marked dirty for the periodic pass.
+pub async fn queue_org(ctx: &Ctx, org: &str) -> Result<usize, StoreError> {
+    let hosts = ctx.store.hosts(Some(org)).await?;
+    for host in &hosts {
+        ctx.reevaluate(&host.id);
+    }
+    Ok(hosts.len())
 }
 
 /// Evaluates one host from its derived state and stores its findings.
@@ -162,13 +203,19 @@ pub async fn host_findings(
     let latest = store.latest(host_id).await?;
     let events = store.security_events(host_id).await?;
     let policy = store.contractor_policy(&host.org).await?;
-    let evidence = host_evidence(&host, &latest, &events, policy.map(|p| p.to_policy()));
+    let mut evidence = host_evidence(&host, &latest, &events, policy.map(|p| p.to_policy()));
+    // The organisation's attestations in force now (ACC-008's VPN half); expired ones are left out.
+    evidence.facts.attestations = crate::attestation::in_force(store, &host.org, now_ms).await?;
+    evidence
+        .domains
+        .extend(crate::fim::evidence(store, host_id, now_ms).await?);
+    // Group waivers become waivers of this host when it is in the group (`WaiverRecord::for_host`).
+    let groups = store.host_groups(host_id).await?;
     let waivers: Vec<vigie_policies::Waiver> = store
         .waivers(&host.org)
         .await?
         .iter()
-        .filter(|w| w.in_force(now_ms))
-        .map(crate::store::WaiverRecord::to_policy)
+        .filter_map(|w| w.for_host(&host.id, &groups, now_ms))
         .collect();
     Ok(Some(
         vigie_policies::evaluate(catalogue, profile, &evidence, &waivers, now_ms)
@@ -184,8 +231,12 @@ fn host_evidence(
     events: &[crate::store::SecurityEvent],
     contractor_policy: Option<vigie_policies::ContractorPolicy>,
 ) -> HostEvidence {
+    let ledger = latest
+        .iter()
+        .find(|l| l.domain == crate::contractor_logins::LEDGER_DOMAIN);
     let domains = latest
         .iter()
+        .filter(|l| l.domain != crate::contractor_logins::LEDGER_DOMAIN)
         .filter_map(|l| {
             DomainState::decode(l.state.as_slice())
                 .ok()
@@ -196,7 +247,7 @@ fn host_evidence(
                 })
         })
         .collect();
-    HostEvidence {
+    let mut evidence = HostEvidence {
         facts: HostFacts {
             host_id: host.id.clone(),
             hostname: host.hostname.clone(),
@@ -205,9 +256,12 @@ fn host_evidence(
             cloned_identity: events.iter().any(|e| e.kind == "cloned_identity"),
             equivocation: events.iter().any(|e| e.kind == "equivocation"),
             contractor_policy,
+            attestations: Vec::new(),
         },
         domains,
-    }
+    };
+    crate::contractor_logins::inject(&mut evidence, ledger);
+    evidence
 }
 
 /// Decodes every stored report of a host, in stored order, for re-derivation.
@@ -368,5 +422,241 @@ mod tests {
             let state = DomainState::decode(latest[0].state.as_slice()).unwrap();
             assert!(matches!(state.state, Some(State::Inventory(ref i)) if i.hostname == "new"));
         }
+    }
+
+    /// A host `h` of organisation `o`, enrolled.
+    async fn enrolled() -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 8 << 20).unwrap();
+        store
+            .add_org(Org {
+                id: "o".into(),
+                name: "O".into(),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+        store
+            .add_token(TokenRecord {
+                hash: [1; 32],
+                org: "o".into(),
+                created_at_ms: 0,
+                expires_at_ms: 10,
+                redeemed_by: None,
+            })
+            .await
+            .unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        store
+            .redeem_token(Redemption {
+                token_hash: [1; 32],
+                public_key: key.verifying_key().to_bytes(),
+                hostname: "h".into(),
+                agent_version: "t".into(),
+                peer_address: "p".into(),
+                now_ms: 1,
+                new_host_id: "h".into(),
+            })
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    /// 2026-11-25T12:00:00Z, a Wednesday.
+    const NOON: i64 = 1_795_608_000_000;
+    const HOUR: i64 = 3_600_000;
+
+    /// An accounts report with one contractor and the given logins (UTC ms, source).
+    fn accounts_report(logins: &[(i64, &str)]) -> (Candidate, Report) {
+        use vigie_proto::v1::{principal, Account, Accounts, Login, Principal};
+        let who = Principal {
+            id: Some(principal::Id::Uid(1001)),
+            name: "presta".into(),
+        };
+        let state = Accounts {
+            accounts: vec![Account {
+                principal: Some(who.clone()),
+                contractor: true,
+                ..Default::default()
+            }],
+            contractor_logins: logins
+                .iter()
+                .map(|(at, from)| Login {
+                    principal: Some(who.clone()),
+                    at_ms: *at,
+                    source_address: (*from).into(),
+                    method: "publickey".into(),
+                    success: true,
+                    ..Default::default()
+                })
+                .collect(),
+            contractor_login_sources: "journal".into(),
+            shadow_read: true,
+            ..Default::default()
+        };
+        (
+            Candidate {
+                epoch: 1,
+                seq: 0,
+                digest: [0; 32],
+                received_at_ms: 0,
+                created_at_ms: 0,
+                signed: vec![],
+            },
+            Report {
+                format_version: 1,
+                domains: vec![DomainState {
+                    domain: Domain::Accounts as i32,
+                    state: Some(State::Accounts(state)),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )
+    }
+
+    fn at(mut r: (Candidate, Report), seq: u64, received_at_ms: i64) -> (Candidate, Report) {
+        r.0.seq = seq;
+        r.0.received_at_ms = received_at_ms;
+        r
+    }
+
+    async fn acc004(store: &SledStore, now: i64) -> (String, String) {
+        let catalogue = Catalogue::builtin().unwrap();
+        evaluate_host(store, &catalogue, Profile::Standard, "h", now)
+            .await
+            .unwrap();
+        let f = store
+            .findings(None, Some("h"))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| f.check_id == "ACC-004")
+            .unwrap();
+        (f.outcome.to_string(), f.detail)
+    }
+
+    /// Each login comes once; the collector keeps them across reports (and across an accounts
+    /// probe error), and `rebuild` gets the same ledger back from the stored reports.
+    #[tokio::test]
+    async fn contractor_logins_accumulate_across_reports() {
+        let (_dir, store) = enrolled().await;
+        store
+            .set_contractor_policy(crate::store::ContractorPolicyRecord {
+                org: "o".into(),
+                windows: vec!["mon-sun 08:00-18:00".into()],
+                time_zone: "Europe/Paris".into(),
+                sources: vec!["192.0.2.0/24".into()],
+                set_at_ms: 0,
+            })
+            .await
+            .unwrap();
+        let night = NOON - 10 * HOUR;
+        apply(
+            &store,
+            "h",
+            &[at(accounts_report(&[(night, "192.0.2.7")]), 1, NOON)],
+        )
+        .await
+        .unwrap();
+        let (outcome, detail) = acc004(&store, NOON).await;
+        assert_eq!(outcome, "fail", "{detail}");
+        // The next report has no login: the night one still counts.
+        apply(&store, "h", &[at(accounts_report(&[]), 2, NOON + HOUR)])
+            .await
+            .unwrap();
+        let (outcome, detail) = acc004(&store, NOON + HOUR).await;
+        assert_eq!(outcome, "fail", "{detail}");
+        assert!(detail.contains("1 connexion de prestataire"), "{detail}");
+        // An accounts probe error, then a good report with a new daytime login.
+        let mut broken = accounts_report(&[]);
+        broken.1.domains[0].state = Some(State::Error(vigie_proto::v1::ProbeError {
+            code: "AG0160".into(),
+            message: "x".into(),
+        }));
+        apply(&store, "h", &[at(broken, 3, NOON + 2 * HOUR)])
+            .await
+            .unwrap();
+        apply(
+            &store,
+            "h",
+            &[at(
+                accounts_report(&[(NOON + 2 * HOUR, "192.0.2.8")]),
+                4,
+                NOON + 3 * HOUR,
+            )],
+        )
+        .await
+        .unwrap();
+        let (outcome, detail) = acc004(&store, NOON + 3 * HOUR).await;
+        assert_eq!(outcome, "fail", "{detail}");
+        assert!(detail.contains("2 connexions de prestataires"), "{detail}");
+        // Applying everything again (re-derivation) changes nothing.
+        let again = [
+            at(accounts_report(&[(night, "192.0.2.7")]), 1, NOON),
+            at(
+                accounts_report(&[(NOON + 2 * HOUR, "192.0.2.8")]),
+                4,
+                NOON + 3 * HOUR,
+            ),
+        ];
+        apply(&store, "h", &again).await.unwrap();
+        assert_eq!(acc004(&store, NOON + 3 * HOUR).await.1, detail);
+        // `rebuild` folds the same ledger from the stored reports (none are stored in this test:
+        // the ledger is derived, so it goes with the rest).
+        store.clear_derived().await.unwrap();
+        assert!(store.latest("h").await.unwrap().is_empty());
+    }
+
+    /// Changing an organisation's contractor policy judges its hosts again at once, without a
+    /// report (direct mode; inside a server the worker is queued too, see tests/it/contractors.rs).
+    #[tokio::test]
+    async fn a_contractor_policy_change_judges_the_hosts_again() {
+        let (_dir, store) = enrolled().await;
+        apply(
+            &store,
+            "h",
+            &[at(
+                accounts_report(&[(NOON - 10 * HOUR, "192.0.2.7")]),
+                1,
+                NOON,
+            )],
+        )
+        .await
+        .unwrap();
+        let (outcome, _) = acc004(&store, NOON).await;
+        assert_eq!(outcome, "unknown");
+        let clock = crate::clock::ManualClock(std::sync::atomic::AtomicI64::new(NOON + HOUR));
+        let out = crate::admin::execute(
+            &store,
+            &clock,
+            Profile::Standard,
+            "uid:0",
+            crate::admin::Request::OrgContractorPolicy {
+                org: "o".into(),
+                windows: vec!["mon-fri 08:00-18:00".into()],
+                time_zone: "Europe/Paris".into(),
+                sources: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            out.ends_with("findings of 1 host(s) judged again\n"),
+            "{out}"
+        );
+        let f = store
+            .findings(None, Some("h"))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| f.check_id == "ACC-004")
+            .unwrap();
+        assert_eq!(f.outcome.to_string(), "fail", "{}", f.detail);
+        assert!(
+            f.detail.contains("mer. 25/11/2026 03:00 (Europe/Paris)"),
+            "{}",
+            f.detail
+        );
     }
 }

@@ -17,11 +17,13 @@ pub enum EvaluateError {
 }
 
 /// Evaluates a report as if it had been received when it was collected, at time `now_ms`.
-/// `contractor_policy` stands for the organisation's (ACC-004), which an offline file has not.
+/// `contractor_policy` stands for the organisation's (ACC-004), which an offline file has not, and
+/// `attestations` for its attestations (ACC-008's VPN half).
 pub fn findings(
     report: &Report,
     profile: Profile,
     contractor_policy: Option<ContractorPolicy>,
+    attestations: Vec<vigie_policies::Attestation>,
     now_ms: i64,
 ) -> Result<Vec<FindingRecord>, EvaluateError> {
     let catalogue = Catalogue::builtin().map_err(|e| EvaluateError::Catalogue(e.to_string()))?;
@@ -49,6 +51,7 @@ pub fn findings(
             cloned_identity: false,
             equivocation: false,
             contractor_policy,
+            attestations,
         },
         domains: report
             .domains
@@ -73,12 +76,13 @@ pub fn offline(
     text: &str,
     profile: Profile,
     contractor_policy: Option<ContractorPolicy>,
+    attestations: Vec<vigie_policies::Attestation>,
     now_ms: i64,
     json: bool,
 ) -> Result<String, EvaluateError> {
     let report = vigie_proto::json::report_from_json(text)?;
     Ok(crate::admin::render_findings(
-        &findings(&report, profile, contractor_policy, now_ms)?,
+        &findings(&report, profile, contractor_policy, attestations, now_ms)?,
         json,
     ))
 }

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod alerts_cli;
 mod archive_cli;
+mod attest_cli;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -13,7 +15,7 @@ use vigie_collector::clock::{Clock, SystemClock};
 use vigie_collector::datadir::{self, InitOptions};
 use vigie_collector::store::sled_store::SledStore;
 use vigie_collector::store::Store;
-use vigie_collector::{evaluate, server};
+use vigie_collector::{backup, evaluate, server};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -99,6 +101,48 @@ enum Command {
         /// Network contractors may come from (CIDR); repeatable.
         #[arg(long = "source")]
         contractor_sources: Vec<String>,
+        /// A measure attested for the organisation, standing for `attest set` (e.g. `vpn-mfa`,
+        /// ACC-008's VPN half), valid for a day; repeatable.
+        #[arg(long = "attest")]
+        attest: Vec<String>,
+        /// Who vouches for the `--attest` measures.
+        #[arg(long = "attested-by", default_value = "évaluation hors ligne")]
+        attested_by: String,
+    },
+    /// Write an encrypted backup of the whole collector (configuration, CA, keys, certificates,
+    /// store) to a new file. Works while the server runs: it exports its store at one consistent
+    /// point. The passphrase (12 characters or more) comes from --passphrase-file or the terminal;
+    /// keep it apart from the backups, which cannot be restored without it.
+    Backup {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The backup file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// File holding the passphrase on its first line (mode 0600), or `-` for standard input.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Recreate a data directory from a backup, e.g. on another machine: same CA, keys and store,
+    /// so enrolled agents reconnect unchanged. The directory must not exist or be empty.
+    Restore {
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// File holding the passphrase on its first line (mode 0600), or `-` for standard input.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Check this installation: configuration, permissions, keys, certificate expiry, store
+    /// format, the running server and its listeners, disk space. Prints what is wrong and how to fix
+    /// it, in French when LC_ALL, LC_MESSAGES or LANG starts with `fr`. Exit status 1 on a problem.
+    Doctor {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The service's user: when run as root, permissions are judged for it (if it exists).
+        #[arg(long, default_value = "vigie-collector")]
+        service_user: String,
     },
     /// Recompute derived state (latest states, findings) from the stored reports.
     Rebuild {
@@ -114,9 +158,24 @@ enum Command {
         #[command(subcommand)]
         command: archive_cli::WaiverCommand,
     },
+    /// Organisation attestations of what no agent observes (VPN MFA for ACC-008).
+    Attest {
+        #[command(subcommand)]
+        command: attest_cli::AttestCommand,
+    },
     Snapshot {
         #[command(subcommand)]
         command: archive_cli::SnapshotCommand,
+    },
+    /// Alerts: list, acknowledge, test the sinks, see their health.
+    Alerts {
+        #[command(subcommand)]
+        command: alerts_cli::AlertsCommand,
+    },
+    /// The hash-chained admin audit trail: list it, verify its chain.
+    Audit {
+        #[command(subcommand)]
+        command: archive_cli::AuditCommand,
     },
 }
 
@@ -230,6 +289,15 @@ enum HostCommand {
         data_dir: PathBuf,
         host: String,
     },
+    /// Puts a host in a group (waivers can target a group), or takes it out with --remove.
+    Group {
+        #[arg(long)]
+        data_dir: PathBuf,
+        host: String,
+        group: String,
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,8 +375,28 @@ async fn run(cli: Cli) -> Result<()> {
             contractor_windows,
             contractor_tz,
             contractor_sources,
+            attest,
+            attested_by,
         } => {
             let policy = contractor_policy(contractor_windows, contractor_tz, contractor_sources)?;
+            if let Some(bad) = attest
+                .iter()
+                .find(|m| !vigie_policies::ATTESTATION_MEASURES.contains(&m.as_str()))
+            {
+                bail!(
+                    "--attest {bad:?}: expected one of {}",
+                    vigie_policies::ATTESTATION_MEASURES.join(", ")
+                );
+            }
+            let attestations: Vec<vigie_policies::Attestation> = attest
+                .into_iter()
+                .map(|measure| vigie_policies::Attestation {
+                    measure,
+                    by: attested_by.clone(),
+                    note: String::new(),
+                    expires_at_ms: clock.now_ms().saturating_add(86_400_000),
+                })
+                .collect();
             let text = std::fs::read_to_string(&evidence)
                 .with_context(|| format!("reading {}", evidence.display()))?;
             let profile: vigie_policies::Profile = profile
@@ -318,6 +406,7 @@ async fn run(cli: Cli) -> Result<()> {
                 &text,
                 profile,
                 policy,
+                attestations,
                 clock.now_ms(),
                 format == Format::Json,
             )
@@ -376,6 +465,19 @@ async fn run(cli: Cli) -> Result<()> {
                 HostCommand::History { data_dir, host } => {
                     (data_dir, Request::HostHistory { host })
                 }
+                HostCommand::Group {
+                    data_dir,
+                    host,
+                    group,
+                    remove,
+                } => (
+                    data_dir,
+                    Request::HostGroup {
+                        host,
+                        group,
+                        remove,
+                    },
+                ),
             };
             admin_call(&data_dir, req).await
         }
@@ -396,8 +498,72 @@ async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Rebuild { data_dir } => admin_call(&data_dir, Request::Rebuild).await,
+        Command::Backup {
+            data_dir,
+            out,
+            passphrase_file,
+        } => {
+            let pass = backup::read_passphrase(passphrase_file.as_deref(), true)?;
+            let done = backup::backup(&data_dir, &out, &pass, clock.now_ms()).await?;
+            eprintln!(
+                "backup written to {}: {} files, store of {} records{}",
+                out.display(),
+                done.files,
+                done.store.pairs,
+                if done.online {
+                    " (exported by the running server)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        Command::Restore {
+            input,
+            data_dir,
+            passphrase_file,
+        } => {
+            let pass = backup::read_passphrase(passphrase_file.as_deref(), false)?;
+            let (manifest, done) = backup::restore(&input, &data_dir, &pass)?;
+            eprintln!(
+                "restored {} into {}: {} files, store of {} records, backed up at {} by vigie-collector {}",
+                input.display(),
+                data_dir.display(),
+                done.files,
+                done.store.pairs,
+                admin::fmt_time(manifest.created_at_ms),
+                manifest.collector_version
+            );
+            if vigie_proto::perms::effective_uid().ok() == Some(0) {
+                eprintln!(
+                    "restored as root: before starting the service, run `chown -R vigie-collector:vigie-collector {}`",
+                    data_dir.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Doctor {
+            data_dir,
+            service_user,
+        } => {
+            use vigie_proto::diag::{self, Lang, Level};
+            let items =
+                vigie_collector::doctor::diagnose(&data_dir, &service_user, clock.now_ms()).await;
+            let lang = Lang::from_env();
+            print!("{}", diag::render(&items, lang));
+            if items.iter().any(|i| i.level == Level::Fail) {
+                bail!(match lang {
+                    Lang::Fr => "des problèmes ont été trouvés",
+                    Lang::En => "problems found",
+                });
+            }
+            Ok(())
+        }
         Command::Waiver { command } => archive_cli::waiver(command).await,
+        Command::Attest { command } => attest_cli::run(command).await,
         Command::Snapshot { command } => archive_cli::snapshot(command).await,
+        Command::Alerts { command } => alerts_cli::run(command).await,
+        Command::Audit { command } => archive_cli::audit(command).await,
         Command::Ping { command } => {
             let (data_dir, req) = match command {
                 PingCommand::Add {
@@ -460,6 +626,7 @@ async fn admin_call(data_dir: &Path, req: Request) -> Result<()> {
     let reply = match admin::call_socket(&socket, &req).await? {
         Some(reply) => reply,
         None => {
+            backup::store_format::check_and_stamp(data_dir)?;
             let settings = datadir::load_settings(data_dir)?;
             let store = SledStore::open(
                 &data_dir.join(datadir::STORE_DIR),
@@ -503,6 +670,8 @@ fn uid() -> u32 {
 }
 
 async fn serve(data_dir: &Path) -> Result<()> {
+    vigie_collector::perms::refuse_unsafe(&vigie_collector::perms::data_paths(data_dir))?;
+    backup::store_format::check_and_stamp(data_dir)?;
     let loaded = datadir::load(data_dir)?;
     let settings = loaded.settings.clone();
     let store: Arc<dyn Store> = Arc::new(
@@ -513,14 +682,38 @@ async fn serve(data_dir: &Path) -> Result<()> {
         .with_context(|| format!("opening the store in {}", data_dir.display()))?,
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Sinks are built (and their secrets read) before any port opens: a bad sink stops the start.
+    let alerts = vigie_collector::alerts::service::AlertService::start(
+        store.clone(),
+        clock.clone(),
+        settings.alerts.clone(),
+        std::time::Duration::from_secs(u64::from(settings.reevaluate_interval_secs)),
+    )
+    .with_context(|| {
+        format!(
+            "starting alerts from {}",
+            data_dir
+                .join(vigie_collector::config::CONFIG_FILE)
+                .display()
+        )
+    })?;
     let running = server::start(loaded, store.clone(), clock.clone()).await?;
     let stop = tokio_util::sync::CancellationToken::new();
+    let schedule_task = tokio::spawn(vigie_collector::snapshot::schedule::run(
+        store.clone(),
+        clock.clone(),
+        data_dir.to_path_buf(),
+        settings.snapshot_schedules.clone(),
+        settings.profile,
+        stop.clone(),
+    ));
     let admin_task = admin::serve_socket(
         &data_dir.join(datadir::ADMIN_SOCKET),
         store,
         clock,
         settings.profile,
         stop.clone(),
+        Some(running.ctx.clone()),
     )
     .await
     .context("opening the admin socket")?;
@@ -530,10 +723,16 @@ async fn serve(data_dir: &Path) -> Result<()> {
     if let Some(https) = running.bound.https {
         println!("https:         {https}");
     }
+    if let Err(error) = vigie_collector::sdnotify::notify("READY=1") {
+        tracing::warn!(%error, "Could not tell systemd that the collector is ready.");
+    }
     wait_for_signal().await;
     tracing::info!("Shutting down.");
+    let _ = vigie_collector::sdnotify::notify("STOPPING=1");
     stop.cancel();
     let _ = admin_task.await;
+    let _ = schedule_task.await;
+    alerts.shutdown().await;
     running.shutdown().await;
     Ok(())
 }

@@ -135,6 +135,7 @@ pub fn evidence(job: &PingJob, now_ms: i64) -> Option<HostEvidence> {
             cloned_identity: false,
             equivocation: false,
             contractor_policy: None,
+            attestations: Vec::new(),
         },
         domains: vec![DomainEvidence {
             received_at_ms: now_ms,

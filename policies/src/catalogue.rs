@@ -13,7 +13,7 @@ use crate::vocabulary::{CheckDomain, OsFamily, Profile, Role, Severity};
 
 /// Version of the built-in catalogue, recorded in every snapshot (DESIGN decision 21). Bump it
 /// whenever a check, a threshold or a text changes.
-pub const CATALOGUE_VERSION: &str = "2026.11-2";
+pub const CATALOGUE_VERSION: &str = "2026.12-1";
 
 /// The files compiled into the binary, one per domain, in catalogue order.
 const BUILTIN_FILES: &[(&str, &str)] = &[
@@ -36,6 +36,7 @@ const BUILTIN_FILES: &[(&str, &str)] = &[
         "checks/backups.toml",
         include_str!("../checks/backups.toml"),
     ),
+    ("checks/fim.toml", include_str!("../checks/fim.toml")),
 ];
 
 /// The validated set of checks.
@@ -555,10 +556,10 @@ mod tests {
     fn builtin_loads() {
         check(
             BUILTIN_FILES,
-            "ok: ACC-001 ACC-002 ACC-004 ACC-005 ACC-006 AGT-001 AGT-002 AGT-003 AV-001 AV-002 AV-003 AV-004 BKP-001 BKP-002 BKP-003 BKP-004 BKP-005 BKP-006 PAT-001 PAT-002 PAT-003 PAT-004 PWD-001 PWD-002 PWD-003 PWD-004 PWD-005 PWD-006 PWD-007 SSH-001 SSH-002 SSH-003 SSH-004 SSH-005 SVC-003",
+            "ok: ACC-001 ACC-002 ACC-003 ACC-004 ACC-005 ACC-006 ACC-007 ACC-008 AGT-001 AGT-002 AGT-003 AV-001 AV-002 AV-003 AV-004 BKP-001 BKP-002 BKP-003 BKP-004 BKP-005 BKP-006 FIM-001 FIM-002 FIM-003 PAT-001 PAT-002 PAT-003 PAT-004 PWD-001 PWD-002 PWD-003 PWD-004 PWD-005 PWD-006 PWD-007 SSH-001 SSH-002 SSH-003 SSH-004 SSH-005 SVC-003",
         );
         let catalogue = Catalogue::builtin().unwrap();
-        assert_eq!(catalogue.version(), "2026.11-2");
+        assert_eq!(catalogue.version(), "2026.12-1");
         let mut seen = BTreeSet::new();
         for c in catalogue.checks() {
             assert!(seen.insert(c.id()), "duplicate {}", c.id());
@@ -580,15 +581,24 @@ mod tests {
             assert!(c.id().starts_with(match c.domain() {
                 CheckDomain::Patches => "PAT-",
                 CheckDomain::Agent => "AGT-",
-                CheckDomain::Ssh => "SSH-",
+                // ACC-008 (remote access MFA) is judged on the SSH evidence.
+                CheckDomain::Ssh => ["SSH-", "ACC-"]
+                    .into_iter()
+                    .find(|p| c.id().starts_with(p))
+                    .unwrap_or("SSH-"),
                 // PWD-005/007 and SVC-003 are judged on account evidence too.
                 CheckDomain::Accounts => ["ACC-", "PWD-", "SVC-"]
                     .into_iter()
                     .find(|p| c.id().starts_with(p))
                     .unwrap_or("ACC-"),
-                CheckDomain::Auth => "PWD-",
+                // ACC-007 (idle sessions) is judged on the authentication policy evidence.
+                CheckDomain::Auth => ["PWD-", "ACC-"]
+                    .into_iter()
+                    .find(|p| c.id().starts_with(p))
+                    .unwrap_or("PWD-"),
                 CheckDomain::Antivirus => "AV-",
                 CheckDomain::Backups => "BKP-",
+                CheckDomain::Fim => "FIM-",
             }));
             assert_eq!(catalogue.get(c.id()).map(Check::id), Some(c.id()));
         }
@@ -661,7 +671,7 @@ mod tests {
         );
         check(
             &[(f, &patched("rule = \"patches.reboot_pending\"", "rule = \"patches.reboot\""))],
-            "checks/patches.toml: check PAT-003: rule: unknown rule \"patches.reboot\", expected one of: patches.security_pending_age, patches.automatic_updates, patches.reboot_pending, patches.os_end_of_life, agent.silent, agent.cloned_identity, agent.equivocation, ssh.root_login, ssh.password_authentication, ssh.authentication_limits, ssh.access_restrictions, ssh.host_keys_and_algorithms, accounts.privileged_password_age, accounts.empty_or_default_passwords, accounts.uid0_and_administrators, accounts.idle, accounts.workstation_administrators, accounts.sudoers_hygiene, accounts.contractor_expiry, accounts.contractor_logins, auth.password_quality, auth.password_checks, auth.lockout, auth.password_expiry, auth.hash_method, antivirus.engine_running, antivirus.signature_age, antivirus.on_access, antivirus.detections, backups.last_success, backups.failed_runs, backups.distinct_places, backups.offline_copy, backups.restore_test, backups.protection",
+            "checks/patches.toml: check PAT-003: rule: unknown rule \"patches.reboot\", expected one of: patches.security_pending_age, patches.automatic_updates, patches.reboot_pending, patches.os_end_of_life, agent.silent, agent.cloned_identity, agent.equivocation, ssh.root_login, ssh.password_authentication, ssh.authentication_limits, ssh.access_restrictions, ssh.host_keys_and_algorithms, ssh.remote_access_mfa, accounts.privileged_password_age, accounts.empty_or_default_passwords, accounts.uid0_and_administrators, accounts.idle, accounts.workstation_administrators, accounts.sudoers_hygiene, accounts.contractor_expiry, accounts.contractor_logins, accounts.contractor_restrictions, auth.password_quality, auth.password_checks, auth.lockout, auth.password_expiry, auth.hash_method, auth.session_timeout, antivirus.engine_running, antivirus.signature_age, antivirus.on_access, antivirus.detections, backups.last_success, backups.failed_runs, backups.distinct_places, backups.offline_copy, backups.restore_test, backups.protection, fim.baseline, fim.changes, fim.tamper",
         );
         check(
             &[(f, &patched("rule = \"patches.reboot_pending\"", "rule = \"agent.silent\""))],

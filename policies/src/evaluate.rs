@@ -6,6 +6,7 @@ use vigie_proto::v1::{domain_state::State, Domain};
 
 use crate::catalogue::{Catalogue, Check};
 use crate::evidence::{DomainEvidence, HostEvidence};
+use crate::related::Related;
 use crate::rules::Verdict;
 use crate::text::{duration_fr, host_text};
 use crate::vocabulary::{Outcome, Profile, Role, Severity};
@@ -113,7 +114,7 @@ fn judge(
     let rule = check.rule(profile);
     let Some(domain) = check.rule_kind().evidence_domain() else {
         return (
-            Framed::Rule(rule.judge(&host.facts, role, None, now_ms)),
+            Framed::Rule(rule.judge(&host.facts, role, None, &Related::default(), now_ms)),
             Vec::new(),
         );
     };
@@ -121,7 +122,7 @@ fn judge(
         let detail = format!("aucun relevé {} reçu de cet hôte", domain_fr(domain));
         return (Framed::Other(Outcome::Unknown, detail), Vec::new());
     };
-    let refs = vec![evidence.evidence_ref];
+    let mut refs = vec![evidence.evidence_ref];
     let age = now_ms.saturating_sub(evidence.received_at_ms);
     if let Some(stale_after) = rule.stale_after_ms.filter(|limit| age > *limit) {
         let mut detail = format!(
@@ -146,7 +147,14 @@ fn judge(
             Outcome::Error,
             "relevé vide : aucun état transmis".to_owned(),
         ),
-        Some(state) => Framed::Rule(rule.judge(&host.facts, role, Some(state), now_ms)),
+        Some(state) => {
+            // Other domains the rule reads (`related.rs`), framed the same way and cited too.
+            let kind = check.rule_kind();
+            let (related, more) =
+                Related::gather(host, kind.related_domains(), rule.stale_after_ms, now_ms);
+            refs.extend(more.into_iter().filter(|r| *r != evidence.evidence_ref));
+            Framed::Rule(rule.judge(&host.facts, role, Some(state), &related, now_ms))
+        }
     };
     (framed, refs)
 }
@@ -171,7 +179,7 @@ fn role_fr(role: Role) -> &'static str {
     }
 }
 
-fn domain_fr(domain: Domain) -> &'static str {
+pub(crate) fn domain_fr(domain: Domain) -> &'static str {
     match domain {
         Domain::Patches => "des mises à jour",
         Domain::Inventory => "d'inventaire",
@@ -486,18 +494,22 @@ mod tests {
         assert_eq!(
             ids,
             [
-                "ACC-001", "ACC-002", "ACC-004", "ACC-005", "ACC-006", "AGT-001", "AGT-002",
-                "AGT-003", "AV-001", "AV-002", "AV-003", "AV-004", "BKP-001", "BKP-002", "BKP-003",
-                "BKP-004", "BKP-005", "BKP-006", "PAT-001", "PAT-002", "PAT-003", "PAT-004",
-                "PWD-001", "PWD-002", "PWD-003", "PWD-004", "PWD-005", "PWD-006", "PWD-007",
-                "SSH-001", "SSH-002", "SSH-003", "SSH-004", "SSH-005", "SVC-003"
+                "ACC-001", "ACC-002", "ACC-003", "ACC-004", "ACC-005", "ACC-006", "ACC-007",
+                "ACC-008", "AGT-001", "AGT-002", "AGT-003", "AV-001", "AV-002", "AV-003", "AV-004",
+                "BKP-001", "BKP-002", "BKP-003", "BKP-004", "BKP-005", "BKP-006", "FIM-001",
+                "FIM-002", "FIM-003", "PAT-001", "PAT-002", "PAT-003", "PAT-004", "PWD-001",
+                "PWD-002", "PWD-003", "PWD-004", "PWD-005", "PWD-006", "PWD-007", "SSH-001",
+                "SSH-002", "SSH-003", "SSH-004", "SSH-005", "SVC-003"
             ]
         );
         let outcomes: Vec<Outcome> = findings.iter().map(|f| f.outcome).collect();
         assert_eq!(
             outcomes,
             [
-                // No account evidence in this case (ACC-001, 002, 004, 005, 006).
+                // No account, auth or SSH evidence in this case (ACC-001 to ACC-008).
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
                 Outcome::Unknown,
                 Outcome::Unknown,
                 Outcome::Unknown,
@@ -515,6 +527,10 @@ mod tests {
                 Outcome::Unknown,
                 Outcome::Unknown,
                 Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                Outcome::Unknown,
+                // No file-integrity evidence in this case.
                 Outcome::Unknown,
                 Outcome::Unknown,
                 Outcome::Unknown,

@@ -4,6 +4,7 @@
 
 use vigie_proto::v1::{domain_state::State, Domain, DomainState};
 
+use crate::attestation::Attestation;
 use crate::contractor::ContractorPolicy;
 use crate::vocabulary::{OsFamily, Role};
 
@@ -25,6 +26,9 @@ pub struct HostFacts {
     pub equivocation: bool,
     /// The contractor policy of the host's organisation (ACC-004), when it declared one.
     pub contractor_policy: Option<ContractorPolicy>,
+    /// The organisation's attestations in force (`vigie-collector attest`), e.g. VPN MFA for
+    /// ACC-008; an expired one is ignored by the rules even if passed.
+    pub attestations: Vec<Attestation>,
 }
 
 /// One domain state as stored by the collector.

@@ -5,10 +5,12 @@
 //! This crate does no I/O and reads no clock: the collector and the CLI pass the time in. It knows
 //! nothing of tokio, tonic or the store.
 
+mod attestation;
 mod catalogue;
 mod contractor;
 mod evaluate;
 mod evidence;
+mod related;
 mod rules;
 mod text;
 mod thresholds;
@@ -18,6 +20,7 @@ mod waiver;
 #[cfg(test)]
 mod testing;
 
+pub use attestation::{Attestation, MEASURES as ATTESTATION_MEASURES, VPN_MFA};
 pub use catalogue::{
     AppliesTo, Catalogue, CatalogueError, CatalogueProblem, Check, CATALOGUE_VERSION,
 };

@@ -34,6 +34,7 @@ impl Case {
             cloned_identity: false,
             equivocation: false,
             contractor_policy: None,
+            attestations: Vec::new(),
         };
         Case {
             profile: Profile::Standard,
@@ -156,8 +157,15 @@ pub(crate) fn pending(package: &str, security: bool, age_ms: Option<i64>) -> Pen
 /// `waived` only, where it matters; evidence refs are shown when there are any.
 #[track_caller]
 pub(crate) fn check(case: &Case, check_id: &str, expect: &str) {
+    check_at(case, check_id, expect, NOW);
+}
+
+/// `check` with the collector's clock at `now_ms` instead of `NOW` (rules over dated events, such
+/// as logins across a daylight-saving change).
+#[track_caller]
+pub(crate) fn check_at(case: &Case, check_id: &str, expect: &str, now_ms: i64) {
     let catalogue = Catalogue::builtin().unwrap();
-    let findings = evaluate(&catalogue, case.profile, &case.host, &case.waivers, NOW);
+    let findings = evaluate(&catalogue, case.profile, &case.host, &case.waivers, now_ms);
     assert_eq!(findings.len(), catalogue.checks().len());
     let finding = findings.iter().find(|f| f.check_id == check_id).unwrap();
     let severity = match finding.outcome {

@@ -133,7 +133,7 @@ vocabulary! {
 
 vocabulary! {
     /// The catalogue domain of a check: one TOML file each under `policies/checks/`.
-    CheckDomain, "domain", "patches, agent, ssh, accounts, auth, antivirus, backups" {
+    CheckDomain, "domain", "patches, agent, ssh, accounts, auth, antivirus, backups, fim" {
         /// Pending updates, automatic updates, reboots, end of life (evidence domain `PATCHES`).
         Patches => "patches",
         /// The agent's own health as the collector sees it (no evidence domain).
@@ -149,6 +149,9 @@ vocabulary! {
         /// Backup jobs: last success, failures, places, offline copy, restore tests, protection
         /// (evidence domain `BACKUPS`, also built by the collector from HTTPS pings).
         Backups => "backups",
+        /// File integrity: baseline, realtime watching, changes, tamper evidence (evidence domain
+        /// `FILE_INTEGRITY`, with the collector's view of events and digests).
+        Fim => "fim",
     }
 }
 

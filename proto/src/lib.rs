@@ -1,11 +1,16 @@
 //! The Vigie wire contract: generated protobuf messages and gRPC stubs for package `vigie.v1`, the size
 //! limits both sides enforce, and the signed-report envelope (DESIGN decision 9).
 //!
-//! This is the only crate that both the agent and the collector depend on. It holds no I/O.
+//! This is the only crate that both the agent and the collector depend on. It holds no I/O but the
+//! `stat` of the permission checks both binaries share (`perms`, with the client or server feature).
 
+#[cfg(any(feature = "client", feature = "server"))]
+pub mod diag;
 pub mod envelope;
 pub mod json;
 pub mod limits;
+#[cfg(any(feature = "client", feature = "server"))]
+pub mod perms;
 #[cfg(any(feature = "client", feature = "server"))]
 pub mod pin;
 mod wire_compat;

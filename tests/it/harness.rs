@@ -293,7 +293,9 @@ impl Agent {
         let config = root.join(format!("{name}.toml"));
         std::fs::write(
             &config,
-            format!("interval_secs = {interval_secs}\nheartbeat_secs = {heartbeat_secs}\nmax_backoff_secs = 1\nrole = \"server\"\n"),
+            // File integrity is off here: its baseline, realtime watches and digest reports would add
+            // reports at their own pace to tests that count them. `tests/it/fim.rs` turns it on.
+            format!("interval_secs = {interval_secs}\nheartbeat_secs = {heartbeat_secs}\nmax_backoff_secs = 1\nrole = \"server\"\n\n[probes.fim]\nenabled = false\n"),
         )
         .unwrap();
         Agent {
@@ -335,6 +337,21 @@ impl Agent {
             .env("VIGIE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// `start`, with the agent's own log written to `log`, so that a test can show it on failure.
+    pub fn start_logged(&mut self, log: &Path) {
+        let child = Command::new(bin("vigie-agent"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(["run", "--state-dir"])
+            .arg(&self.state)
+            .env("VIGIE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
         self.child = Some(child);

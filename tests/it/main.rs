@@ -9,18 +9,30 @@
 )]
 
 mod accounts;
+mod alert_sinks;
+mod alerts;
 mod antivirus;
+mod attestations;
+mod audit_groups;
 mod auth;
 mod backup_verify;
 mod backups;
+mod backups_e2e;
 mod contractors;
+mod doctor;
 mod durability;
+mod fim;
 mod harness;
+mod install;
 mod limits;
 mod packaging;
+mod perms;
 mod ping;
 mod pipeline;
+mod privsep;
+mod restore;
 mod security;
+mod snapshot_exports;
 mod snapshots;
 mod ssh;
 mod supply_chain;

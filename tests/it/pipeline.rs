@@ -91,7 +91,7 @@ fn outbox_survives_collector_outage_and_agent_restarts_and_delivers_exactly_once
     a.set_collector(&c.ingest_url());
     std::fs::write(
         &a.config,
-        "interval_secs = 3600\nheartbeat_secs = 3600\nmax_backoff_secs = 1\n",
+        "interval_secs = 3600\nheartbeat_secs = 3600\nmax_backoff_secs = 1\n[probes.fim]\nenabled = false\n",
     )
     .unwrap();
     a.start();

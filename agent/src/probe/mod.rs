@@ -11,6 +11,7 @@ pub mod antivirus;
 pub mod apt;
 pub mod auth;
 pub mod backups;
+pub mod command;
 mod error;
 mod fsutil;
 pub mod inventory;
@@ -78,6 +79,11 @@ pub trait Probe: Send + Sync {
     }
     /// Observes the host once and returns the domain's whole current state (DESIGN decision 11).
     async fn collect(&self, cx: &ProbeCx) -> Result<State, ProbeError>;
+    /// Called once the report carrying this cycle's state (`cx` is the cycle's context) is durably
+    /// in the spool, for probes whose state in it is not an error. A probe that sends each event
+    /// once (contractor logins) moves its cursor here, so that a crash before the spool write
+    /// re-sends rather than loses. Default: nothing.
+    fn spooled(&self, _cx: &ProbeCx) {}
 }
 
 /// The `[probes]` section of the agent config. Every probe is enabled by default.
@@ -98,6 +104,9 @@ pub struct ProbesConfig {
     pub antivirus: AntivirusConfig,
     /// Backup jobs: restic, borg, push records, systemd units, freshness of paths.
     pub backups: BackupsConfig,
+    /// File integrity: watched paths, baseline, realtime, rescans (the monitor runs beside the
+    /// probes; its `fim.status` probe reports its state with each cycle).
+    pub fim: crate::fim::FimConfig,
 }
 
 /// The registry: every compiled-in probe, in the order they run and report. Disabled probes are
@@ -132,6 +141,10 @@ pub fn all_probes(cfg: &ProbesConfig) -> Result<Vec<Box<dyn Probe>>, ConfigError
     if cfg.backups.enabled {
         probes.push(cfg.backups.build()?);
     }
+    // File integrity: reads the monitor's status file only; the monitor itself runs in `run`.
+    if cfg.fim.enabled {
+        probes.push(cfg.fim.build()?);
+    }
     Ok(probes)
 }
 
@@ -159,6 +172,7 @@ mod tests {
                 "accounts.local",
                 "antivirus.clamav",
                 "backups.jobs",
+                "fim.status",
             ],
         );
         check(
@@ -170,6 +184,7 @@ mod tests {
                 "accounts.local",
                 "antivirus.clamav",
                 "backups.jobs",
+                "fim.status",
             ],
         );
         check(
@@ -181,6 +196,7 @@ mod tests {
                 "accounts.local",
                 "antivirus.clamav",
                 "backups.jobs",
+                "fim.status",
             ],
         );
         check(
@@ -192,6 +208,7 @@ mod tests {
                 "accounts.local",
                 "antivirus.clamav",
                 "backups.jobs",
+                "fim.status",
             ],
         );
         check(
@@ -203,6 +220,7 @@ mod tests {
                 "accounts.local",
                 "antivirus.clamav",
                 "backups.jobs",
+                "fim.status",
             ],
         );
         check(
@@ -214,6 +232,7 @@ mod tests {
                 "ssh.server",
                 "antivirus.clamav",
                 "backups.jobs",
+                "fim.status",
             ],
         );
         check(
@@ -225,6 +244,7 @@ mod tests {
                 "ssh.server",
                 "accounts.local",
                 "backups.jobs",
+                "fim.status",
             ],
         );
     }

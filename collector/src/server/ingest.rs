@@ -217,6 +217,24 @@ impl Ingest for IngestService {
             };
             out.push(ack);
         }
+        // The agent's outbox overflowed and dropped its oldest reports: evidence is lost, which the
+        // alerting reports (ALR-002, `alerts::engine`). The agent counts drops until a report
+        // carrying the count is acknowledged, so each drop is told once.
+        let dropped: u64 = fresh
+            .iter()
+            .map(|(_, body)| body.outbox_dropped)
+            .max()
+            .unwrap_or(0);
+        if dropped > 0 {
+            ctx.security_event(
+                &host.id,
+                &addr,
+                now,
+                crate::alerts::engine::OUTBOX_DROPPED,
+                &format!("{dropped} reports dropped from the agent's full outbox"),
+            )
+            .await;
+        }
         if !fresh.is_empty() {
             ctx.derive_after_ack(&host.id, fresh);
         }

@@ -112,6 +112,12 @@ impl Ctx {
         self.queue(derive::Job::Reevaluate(host_id.to_owned()));
     }
 
+    /// Asks the derivation worker to judge a host again, after the jobs already queued (a setting
+    /// of its organisation changed); marked dirty when the queue is full.
+    pub fn reevaluate(&self, host_id: &str) {
+        self.queue(derive::Job::Reevaluate(host_id.to_owned()));
+    }
+
     /// Hands freshly stored reports to the derivation worker (after the acknowledgement path).
     pub fn derive_after_ack(&self, host_id: &str, reports: Vec<(Candidate, Report)>) {
         self.queue(derive::Job::Apply(host_id.to_owned(), reports));

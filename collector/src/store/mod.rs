@@ -6,14 +6,20 @@
 //! (files and directory), with group commit for report admission (DESIGN decision 12).
 //! Every read that lists hosts, tokens or findings is scoped by organisation (DESIGN decision 14).
 
+pub mod alerting;
 pub mod archive;
 pub mod audit;
+pub mod export;
 pub mod model;
 pub mod sled_store;
 
 use async_trait::async_trait;
 
-pub use archive::{SnapshotRecord, WaiverRecord, WaiverRevocation};
+pub use alerting::{
+    AlertAck, AlertCommit, AlertEvent, AlertRecord, AlertState, Delivery, DeliveryResult,
+    DigestMark, NotificationRecord, OutboxEntry, PendingNotice, SinkHealth,
+};
+pub use archive::{HostGroups, SnapshotRecord, WaiverRecord, WaiverRevocation};
 pub use model::*;
 
 /// Errors of the storage layer. Variants name the object involved.
@@ -45,6 +51,8 @@ pub enum StoreError {
     NoSuchWaiver(String),
     #[error("snapshot {0:?} does not exist")]
     NoSuchSnapshot(String),
+    #[error("snapshot {0:?} is its organisation's newest: the next snapshot chains to it")]
+    SnapshotIsNewest(String),
     #[error("snapshot {seq} of organisation {org:?} is out of order: the next one is {expected}")]
     SnapshotOutOfOrder {
         org: String,
@@ -56,6 +64,11 @@ pub enum StoreError {
 /// The storage contract. Implementations must be safe to share between tasks.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    // -- backup ----------------------------------------------------------------------------------
+    /// Writes every table, raw, to a new file `path` (mode 0600, fsynced) in the [`export`] format,
+    /// at one consistent point: no write of this store lands during the export.
+    async fn export(&self, path: std::path::PathBuf) -> Result<export::ExportStats, StoreError>;
+
     // -- organisations ---------------------------------------------------------------------------
     async fn add_org(&self, org: Org) -> Result<(), StoreError>;
     async fn org(&self, id: &str) -> Result<Option<Org>, StoreError>;
@@ -102,6 +115,13 @@ pub trait Store: Send + Sync + 'static {
     async fn admit(&self, host_id: &str, batch: Vec<Candidate>) -> Result<Admitted, StoreError>;
     /// All stored reports of a host, in the order they were stored.
     async fn reports(&self, host_id: &str) -> Result<Vec<StoredReport>, StoreError>;
+    /// One stored report of a host by (epoch, seq), e.g. the evidence a finding rests on.
+    async fn report(
+        &self,
+        host_id: &str,
+        epoch: u64,
+        seq: u64,
+    ) -> Result<Option<StoredReport>, StoreError>;
 
     // -- derived state (rebuildable from `reports`) ----------------------------------------------
     async fn put_latest(&self, host_id: &str, latest: LatestDomain) -> Result<(), StoreError>;
@@ -169,6 +189,15 @@ pub trait Store: Send + Sync + 'static {
     /// An organisation's snapshots, by sequence number.
     async fn snapshots(&self, org: &str) -> Result<Vec<SnapshotRecord>, StoreError>;
     async fn snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError>;
+    /// Removes one stored snapshot (retention); `NoSuchSnapshot` when absent. The newest snapshot
+    /// of an organisation is never removed (`SnapshotIsNewest`): the next one must chain to it.
+    async fn remove_snapshot(&self, id: &str) -> Result<SnapshotRecord, StoreError>;
+
+    // -- host groups (waiver scopes) --------------------------------------------------------------
+    /// The groups of one host, sorted; empty when it has none.
+    async fn host_groups(&self, host_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Replaces the groups of one host, durably; `NoSuchHost` when it does not exist.
+    async fn set_host_groups(&self, host_id: &str, groups: Vec<String>) -> Result<(), StoreError>;
 
     // -- contractor policies (ACC-004) -----------------------------------------------------------
     /// Replaces an organisation's contractor policy, durably; `NoSuchOrg` when it is unknown.
@@ -179,4 +208,51 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org: &str,
     ) -> Result<Option<ContractorPolicyRecord>, StoreError>;
+
+    // -- attestations (see `crate::attestation`) -------------------------------------------------
+    /// Replaces the attestation of `(org, measure)`, durably; `NoSuchOrg` when the organisation is
+    /// unknown. Earlier versions live on in the audit trail only.
+    async fn set_attestation(
+        &self,
+        attestation: crate::attestation::AttestationRecord,
+    ) -> Result<(), StoreError>;
+    /// Every attestation of an organisation, expired and revoked ones included.
+    async fn attestations(
+        &self,
+        org: &str,
+    ) -> Result<Vec<crate::attestation::AttestationRecord>, StoreError>;
+
+    // -- alerts (see `alerting`) -----------------------------------------------------------------
+    /// Alerts of one organisation, or of all when `org` is `None`, resolved ones included.
+    async fn alerts(&self, org: Option<&str>) -> Result<Vec<AlertRecord>, StoreError>;
+    /// The lifecycle's working set: alerts not resolved, or resolved with a notice still pending.
+    async fn active_alerts(&self) -> Result<Vec<AlertRecord>, StoreError>;
+    /// One lifecycle step, atomically and durably: alert records (the active index follows
+    /// `AlertRecord::is_active`), new outbox entries (numbered per sink by the store), digest marks
+    /// and audit entries.
+    async fn commit_alerts(&self, commit: AlertCommit) -> Result<(), StoreError>;
+    /// Entries waiting for one sink, oldest first.
+    async fn outbox(&self, sink: &str) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Entries waiting for every sink (operator view).
+    async fn all_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Records one delivery attempt atomically with the sink's health counters: a delivered or
+    /// abandoned entry is removed and noted in its alerts' history; a failed one is rescheduled.
+    /// Recording an entry that is already gone is a no-op.
+    async fn record_delivery(&self, delivery: Delivery) -> Result<(), StoreError>;
+    /// Health counters of every sink that has had a delivery attempt.
+    async fn sink_health(&self) -> Result<Vec<SinkHealth>, StoreError>;
+    /// The newest daily digest of each organisation.
+    async fn digest_marks(&self) -> Result<Vec<DigestMark>, StoreError>;
+    /// Removes resolved alerts resolved before `before_ms`; returns how many.
+    async fn prune_alerts(&self, before_ms: i64) -> Result<usize, StoreError>;
+
+    // -- file integrity (derived: rebuilt from the stored reports, see `crate::fim`) ------------
+    /// Writes (or, for `None`, deletes) named file-integrity records of a host, durably, together.
+    async fn put_fim(
+        &self,
+        host_id: &str,
+        records: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError>;
+    /// One named file-integrity record of a host.
+    async fn fim(&self, host_id: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }

@@ -14,9 +14,13 @@
 //! runtime; the `Store` methods need a tokio runtime. Dropping the store stops the committer after
 //! the jobs already queued and waits for it, so the directory can be reopened at once.
 
+mod alerting;
 mod archive;
+mod attestations;
 mod codec;
 mod committer;
+mod export;
+mod fim;
 mod writes;
 
 use std::io;
@@ -32,6 +36,7 @@ use self::codec::{
 };
 pub use self::committer::CommitStats;
 use self::committer::{Counters, Job};
+pub use self::export::import_new;
 use super::ContractorPolicyRecord;
 use super::{
     Admitted, AuditEntry, AuditRecord, Candidate, FindingRecord, HostRecord, KeyEvent,
@@ -326,6 +331,12 @@ impl Drop for SledStore {
 
 #[async_trait]
 impl Store for SledStore {
+    async fn export(&self, path: PathBuf) -> Result<super::export::ExportStats, StoreError> {
+        // On the committer thread: no write lands while the trees are read.
+        self.write(move |inner| export::export_to(inner, &path))
+            .await
+    }
+
     async fn add_org(&self, org: Org) -> Result<(), StoreError> {
         self.write(move |inner| writes::add_org(inner, &org)).await
     }
@@ -394,6 +405,17 @@ impl Store for SledStore {
     async fn admit(&self, host_id: &str, batch: Vec<Candidate>) -> Result<Admitted, StoreError> {
         let id = host_id.to_owned();
         self.write(move |inner| writes::admit(inner, &id, batch))
+            .await
+    }
+
+    async fn report(
+        &self,
+        host_id: &str,
+        epoch: u64,
+        seq: u64,
+    ) -> Result<Option<StoredReport>, StoreError> {
+        let id = host_id.to_owned();
+        self.read(move |inner| archive::report(inner, &id, epoch, seq))
             .await
     }
 
@@ -478,6 +500,7 @@ impl Store for SledStore {
         self.write(|inner| {
             inner.latest.tree.clear()?;
             inner.findings.tree.clear()?;
+            fim::clear(inner)?;
             Ok(())
         })
         .await
@@ -589,6 +612,24 @@ impl Store for SledStore {
         self.read(move |inner| archive::snapshot(inner, &id)).await
     }
 
+    async fn remove_snapshot(&self, id: &str) -> Result<SnapshotRecord, StoreError> {
+        let id = id.to_owned();
+        self.write(move |inner| archive::remove_snapshot(inner, &id))
+            .await
+    }
+
+    async fn host_groups(&self, host_id: &str) -> Result<Vec<String>, StoreError> {
+        let id = host_id.to_owned();
+        self.read(move |inner| archive::host_groups(inner, &id))
+            .await
+    }
+
+    async fn set_host_groups(&self, host_id: &str, groups: Vec<String>) -> Result<(), StoreError> {
+        let id = host_id.to_owned();
+        self.write(move |inner| archive::set_host_groups(inner, &id, groups))
+            .await
+    }
+
     async fn set_contractor_policy(
         &self,
         policy: ContractorPolicyRecord,
@@ -604,6 +645,80 @@ impl Store for SledStore {
         let org = org.to_owned();
         self.read(move |inner| writes::contractor_policy(inner, &org))
             .await
+    }
+
+    async fn set_attestation(
+        &self,
+        attestation: crate::attestation::AttestationRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |inner| attestations::set(inner, &attestation))
+            .await
+    }
+
+    async fn attestations(
+        &self,
+        org: &str,
+    ) -> Result<Vec<crate::attestation::AttestationRecord>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| attestations::of_org(inner, &org))
+            .await
+    }
+
+    async fn alerts(&self, org: Option<&str>) -> Result<Vec<super::AlertRecord>, StoreError> {
+        let org = org.map(str::to_owned);
+        self.read(move |inner| alerting::alerts(inner, org.as_deref()))
+            .await
+    }
+
+    async fn active_alerts(&self) -> Result<Vec<super::AlertRecord>, StoreError> {
+        self.read(alerting::active_alerts).await
+    }
+
+    async fn commit_alerts(&self, commit: super::AlertCommit) -> Result<(), StoreError> {
+        self.write(move |inner| alerting::commit(inner, commit))
+            .await
+    }
+
+    async fn outbox(&self, sink: &str) -> Result<Vec<super::OutboxEntry>, StoreError> {
+        let sink = sink.to_owned();
+        self.read(move |inner| alerting::outbox(inner, &sink)).await
+    }
+
+    async fn all_outbox(&self) -> Result<Vec<super::OutboxEntry>, StoreError> {
+        self.read(alerting::all_outbox).await
+    }
+
+    async fn record_delivery(&self, delivery: super::Delivery) -> Result<(), StoreError> {
+        self.write(move |inner| alerting::record_delivery(inner, delivery))
+            .await
+    }
+
+    async fn sink_health(&self) -> Result<Vec<super::SinkHealth>, StoreError> {
+        self.read(alerting::sink_health).await
+    }
+
+    async fn digest_marks(&self) -> Result<Vec<super::DigestMark>, StoreError> {
+        self.read(alerting::digest_marks).await
+    }
+
+    async fn prune_alerts(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.write(move |inner| alerting::prune_alerts(inner, before_ms))
+            .await
+    }
+
+    async fn put_fim(
+        &self,
+        host_id: &str,
+        records: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
+        let host = host_id.to_owned();
+        self.write(move |inner| fim::put(inner, &host, records))
+            .await
+    }
+
+    async fn fim(&self, host_id: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (host, name) = (host_id.to_owned(), name.to_owned());
+        self.read(move |inner| fim::get(inner, &host, &name)).await
     }
 }
 

@@ -8,12 +8,18 @@ mod agent;
 mod antivirus;
 mod auth;
 mod backups;
+mod contractor_access;
+mod fim;
 mod patches;
+mod remote_mfa;
+mod session;
 mod ssh;
+mod sshd_match;
 
 use vigie_proto::v1::{domain_state::State, Domain};
 
 use crate::evidence::HostFacts;
+use crate::related::Related;
 use crate::thresholds::{ThresholdReader, Thresholds};
 use crate::vocabulary::{CheckDomain, Profile, Role, Severity};
 
@@ -32,6 +38,7 @@ pub(crate) enum RuleKind {
     SshAuthLimits,
     SshAccessRestrictions,
     SshCrypto,
+    SshRemoteAccessMfa,
     AccountsPrivilegedPasswordAge,
     AccountsEmptyOrDefaultPasswords,
     AccountsUid0AndAdministrators,
@@ -40,11 +47,13 @@ pub(crate) enum RuleKind {
     AccountsSudoersHygiene,
     AccountsContractorExpiry,
     AccountsContractorLogins,
+    AccountsContractorRestrictions,
     AuthPasswordQuality,
     AuthPasswordChecks,
     AuthLockout,
     AuthPasswordExpiry,
     AuthHashMethod,
+    AuthSessionTimeout,
     AntivirusEngineRunning,
     AntivirusSignatureAge,
     AntivirusOnAccess,
@@ -55,6 +64,9 @@ pub(crate) enum RuleKind {
     BackupsOfflineCopy,
     BackupsRestoreTest,
     BackupsProtection,
+    FimBaseline,
+    FimChanges,
+    FimTamper,
 }
 
 impl RuleKind {
@@ -72,6 +84,7 @@ impl RuleKind {
         RuleKind::SshAuthLimits,
         RuleKind::SshAccessRestrictions,
         RuleKind::SshCrypto,
+        RuleKind::SshRemoteAccessMfa,
         RuleKind::AccountsPrivilegedPasswordAge,
         RuleKind::AccountsEmptyOrDefaultPasswords,
         RuleKind::AccountsUid0AndAdministrators,
@@ -80,11 +93,13 @@ impl RuleKind {
         RuleKind::AccountsSudoersHygiene,
         RuleKind::AccountsContractorExpiry,
         RuleKind::AccountsContractorLogins,
+        RuleKind::AccountsContractorRestrictions,
         RuleKind::AuthPasswordQuality,
         RuleKind::AuthPasswordChecks,
         RuleKind::AuthLockout,
         RuleKind::AuthPasswordExpiry,
         RuleKind::AuthHashMethod,
+        RuleKind::AuthSessionTimeout,
         RuleKind::AntivirusEngineRunning,
         RuleKind::AntivirusSignatureAge,
         RuleKind::AntivirusOnAccess,
@@ -95,6 +110,9 @@ impl RuleKind {
         RuleKind::BackupsOfflineCopy,
         RuleKind::BackupsRestoreTest,
         RuleKind::BackupsProtection,
+        RuleKind::FimBaseline,
+        RuleKind::FimChanges,
+        RuleKind::FimTamper,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -111,6 +129,7 @@ impl RuleKind {
             RuleKind::SshAuthLimits => "ssh.authentication_limits",
             RuleKind::SshAccessRestrictions => "ssh.access_restrictions",
             RuleKind::SshCrypto => "ssh.host_keys_and_algorithms",
+            RuleKind::SshRemoteAccessMfa => "ssh.remote_access_mfa",
             RuleKind::AccountsPrivilegedPasswordAge => "accounts.privileged_password_age",
             RuleKind::AccountsEmptyOrDefaultPasswords => "accounts.empty_or_default_passwords",
             RuleKind::AccountsUid0AndAdministrators => "accounts.uid0_and_administrators",
@@ -119,11 +138,13 @@ impl RuleKind {
             RuleKind::AccountsSudoersHygiene => "accounts.sudoers_hygiene",
             RuleKind::AccountsContractorExpiry => "accounts.contractor_expiry",
             RuleKind::AccountsContractorLogins => "accounts.contractor_logins",
+            RuleKind::AccountsContractorRestrictions => "accounts.contractor_restrictions",
             RuleKind::AuthPasswordQuality => "auth.password_quality",
             RuleKind::AuthPasswordChecks => "auth.password_checks",
             RuleKind::AuthLockout => "auth.lockout",
             RuleKind::AuthPasswordExpiry => "auth.password_expiry",
             RuleKind::AuthHashMethod => "auth.hash_method",
+            RuleKind::AuthSessionTimeout => "auth.session_timeout",
             RuleKind::AntivirusEngineRunning => "antivirus.engine_running",
             RuleKind::AntivirusSignatureAge => "antivirus.signature_age",
             RuleKind::AntivirusOnAccess => "antivirus.on_access",
@@ -134,6 +155,9 @@ impl RuleKind {
             RuleKind::BackupsOfflineCopy => "backups.offline_copy",
             RuleKind::BackupsRestoreTest => "backups.restore_test",
             RuleKind::BackupsProtection => "backups.protection",
+            RuleKind::FimBaseline => "fim.baseline",
+            RuleKind::FimChanges => "fim.changes",
+            RuleKind::FimTamper => "fim.tamper",
         }
     }
 
@@ -155,7 +179,8 @@ impl RuleKind {
             | RuleKind::SshPasswordAuth
             | RuleKind::SshAuthLimits
             | RuleKind::SshAccessRestrictions
-            | RuleKind::SshCrypto => CheckDomain::Ssh,
+            | RuleKind::SshCrypto
+            | RuleKind::SshRemoteAccessMfa => CheckDomain::Ssh,
             RuleKind::AccountsPrivilegedPasswordAge
             | RuleKind::AccountsEmptyOrDefaultPasswords
             | RuleKind::AccountsUid0AndAdministrators
@@ -163,12 +188,14 @@ impl RuleKind {
             | RuleKind::AccountsWorkstationAdministrators
             | RuleKind::AccountsSudoersHygiene
             | RuleKind::AccountsContractorExpiry
-            | RuleKind::AccountsContractorLogins => CheckDomain::Accounts,
+            | RuleKind::AccountsContractorLogins
+            | RuleKind::AccountsContractorRestrictions => CheckDomain::Accounts,
             RuleKind::AuthPasswordQuality
             | RuleKind::AuthPasswordChecks
             | RuleKind::AuthLockout
             | RuleKind::AuthPasswordExpiry
-            | RuleKind::AuthHashMethod => CheckDomain::Auth,
+            | RuleKind::AuthHashMethod
+            | RuleKind::AuthSessionTimeout => CheckDomain::Auth,
             RuleKind::AntivirusEngineRunning
             | RuleKind::AntivirusSignatureAge
             | RuleKind::AntivirusOnAccess
@@ -179,6 +206,7 @@ impl RuleKind {
             | RuleKind::BackupsOfflineCopy
             | RuleKind::BackupsRestoreTest
             | RuleKind::BackupsProtection => CheckDomain::Backups,
+            RuleKind::FimBaseline | RuleKind::FimChanges | RuleKind::FimTamper => CheckDomain::Fim,
         }
     }
 
@@ -192,6 +220,19 @@ impl RuleKind {
             CheckDomain::Auth => Some(Domain::AuthPolicy),
             CheckDomain::Antivirus => Some(Domain::Antivirus),
             CheckDomain::Backups => Some(Domain::Backups),
+            CheckDomain::Fim => Some(Domain::FileIntegrity),
+        }
+    }
+
+    /// Other evidence domains the rule reads besides its own, framed by the evaluator like its own
+    /// (`related.rs`); empty for most rules.
+    pub(crate) fn related_domains(self) -> &'static [Domain] {
+        match self {
+            RuleKind::AccountsEmptyOrDefaultPasswords | RuleKind::SshRemoteAccessMfa => {
+                &[Domain::AuthPolicy]
+            }
+            RuleKind::AccountsContractorRestrictions => &[Domain::SshServer, Domain::AuthPolicy],
+            _ => &[],
         }
     }
 
@@ -223,6 +264,13 @@ impl RuleKind {
             | RuleKind::SshAuthLimits
             | RuleKind::SshAccessRestrictions
             | RuleKind::SshCrypto => Params::Ssh(ssh::SshRule::read(self, &mut r)),
+            RuleKind::SshRemoteAccessMfa => Params::RemoteMfa(remote_mfa::RemoteMfa),
+            RuleKind::AccountsContractorRestrictions => {
+                Params::ContractorAccess(contractor_access::ContractorAccess::read(&mut r))
+            }
+            RuleKind::AuthSessionTimeout => {
+                Params::SessionTimeout(session::SessionTimeout::read(&mut r))
+            }
             RuleKind::AccountsPrivilegedPasswordAge
             | RuleKind::AccountsEmptyOrDefaultPasswords
             | RuleKind::AccountsUid0AndAdministrators
@@ -256,6 +304,9 @@ impl RuleKind {
             | RuleKind::BackupsProtection => {
                 Params::Backups(backups::BackupsRule::read(self, &mut r))
             }
+            RuleKind::FimBaseline => Params::FimBaseline(fim::Baseline::read(&mut r)),
+            RuleKind::FimChanges => Params::FimChanges(fim::Changes::read(&mut r)),
+            RuleKind::FimTamper => Params::FimTamper(fim::Tamper::read(&mut r)),
         };
         let problems = r.finish();
         if problems.is_empty() {
@@ -287,25 +338,33 @@ enum Params {
     AgentClonedIdentity,
     AgentEquivocation,
     Ssh(ssh::SshRule),
+    RemoteMfa(remote_mfa::RemoteMfa),
     Accounts(accounts::AccountsRule),
+    ContractorAccess(contractor_access::ContractorAccess),
+    SessionTimeout(session::SessionTimeout),
     Auth(auth::AuthRule),
     AvEngineRunning(antivirus::EngineRunning),
     Backups(backups::BackupsRule),
     AvSignatureAge(antivirus::SignatureAge),
     AvOnAccess(antivirus::OnAccess),
     AvDetections(antivirus::Detections),
+    FimBaseline(fim::Baseline),
+    FimChanges(fim::Changes),
+    FimTamper(fim::Tamper),
 }
 
 impl Rule {
     /// Judges the host. `state` is the newest evidence of the rule's domain, already known to be
     /// fresh and not a probe error; `None` for rules that read no evidence. `role` is the host's
     /// role as the evaluator resolved it (collector record, else inventory), for rules whose demand
-    /// depends on it and the profile together (AV-001, AV-003).
+    /// depends on it and the profile together (AV-001, AV-003). `related` holds the other domains
+    /// the rule reads (`RuleKind::related_domains`), each fresh or with the reason it is not.
     pub(crate) fn judge(
         &self,
         facts: &HostFacts,
         role: Option<Role>,
         state: Option<&State>,
+        related: &Related<'_>,
         now_ms: i64,
     ) -> Verdict {
         let antivirus = match state {
@@ -329,7 +388,19 @@ impl Rule {
                 _ => Verdict::malformed(),
             },
             (Params::Accounts(p), _) => match state {
-                Some(State::Accounts(s)) => p.judge(s, facts, now_ms),
+                Some(State::Accounts(s)) => p.judge(s, facts, related, now_ms),
+                _ => Verdict::malformed(),
+            },
+            (Params::ContractorAccess(p), _) => match state {
+                Some(State::Accounts(s)) => p.judge(s, facts, related, now_ms),
+                _ => Verdict::malformed(),
+            },
+            (Params::RemoteMfa(p), _) => match state {
+                Some(State::SshServer(s)) => p.judge(s, facts, related, now_ms),
+                _ => Verdict::malformed(),
+            },
+            (Params::SessionTimeout(p), _) => match state {
+                Some(State::AuthPolicy(s)) => p.judge(s),
                 _ => Verdict::malformed(),
             },
             (Params::Auth(p), _) => match state {
@@ -350,6 +421,18 @@ impl Rule {
             }
             (Params::Backups(p), _) => match state {
                 Some(State::Backups(s)) => p.judge(s, role, now_ms),
+                _ => Verdict::malformed(),
+            },
+            (Params::FimBaseline(p), _) => match state {
+                Some(State::FileIntegrity(s)) => p.judge(s, now_ms),
+                _ => Verdict::malformed(),
+            },
+            (Params::FimChanges(p), _) => match state {
+                Some(State::FileIntegrity(s)) => p.judge(s, now_ms),
+                _ => Verdict::malformed(),
+            },
+            (Params::FimTamper(p), _) => match state {
+                Some(State::FileIntegrity(s)) => p.judge(s, now_ms),
                 _ => Verdict::malformed(),
             },
             // The domain field and the state inside disagree: a malformed report, not a verdict.
