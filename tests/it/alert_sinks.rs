@@ -891,3 +891,222 @@ async fn syslog_to_loopback_without_the_allowlist_is_permanent() {
     let accepted = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
     assert!(accepted.is_err(), "a connection was made: {accepted:?}");
 }
+
+// ---------------------------------------------------------------- every sink, through `serve`
+
+/// A backup message as a hostile backup script would send it with its `/fail` ping.
+const HOSTILE_MESSAGE: &[u8] =
+    b"echec <script>alert(1)</script>\r\nBcc: x@evil.example\r\n<14>1 - evil [x=\"]\"] \\ ]\0\x1b[2J fin";
+
+/// The same alert through a running collector to a real SMTP server (aiosmtpd), a real HTTPS
+/// webhook receiver (loopback allowed by `[alerts.egress]`) and a real rsyslog: the hostile backup
+/// message arrives inert everywhere — no injected header or recipient, HTML escaped, JSON that
+/// parses back to the text, RFC 5424 structured data that rsyslog's mmpstrucdata parses back, no
+/// control characters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_with_a_hostile_host_name_and_backup_message_is_inert_on_every_sink_through_serve() {
+    use crate::alerts::{email_sink_toml, Smtp};
+    use crate::harness::{ok, Agent, Collector};
+
+    let root = tempfile::tempdir().unwrap();
+    let pki = pki(root.path());
+    let smtp = Smtp::start(root.path(), "smtp", "none", None, None);
+    let syslog_dir = root.path().join("syslog");
+    std::fs::create_dir_all(&syslog_dir).unwrap();
+    let rsyslog = Rsyslog::start(&syslog_dir, Listen::Plain, &pki);
+    let mut receiver = https_receiver(&pki, Behaviour::Status(200)).await;
+
+    let mut c = Collector::init(root.path());
+    c.set_config("reevaluate_interval_secs", "1");
+    let mut toml = std::fs::read_to_string(c.dir.join("collector.toml")).unwrap();
+    toml.push_str(&format!(
+        "\n[alerts]\ngroup_wait_secs = 0\nretry_initial_secs = 1\nretry_max_secs = 2\n\
+         [alerts.egress]\nallow_private_cidrs = [\"127.0.0.1/32\"]\n{}\
+         [[alerts.sink]]\nname = \"crochet\"\norg = \"mairie\"\nkind = \"webhook\"\n\
+         url = \"https://localhost:{}/hook\"\nca_file = \"{}\"\n\
+         [[alerts.sink]]\nname = \"siem\"\norg = \"mairie\"\nkind = \"syslog\"\ntransport = \"tcp\"\n\
+         host = \"127.0.0.1\"\nport = {}\nhostname = \"collecteur-test\"\n",
+        email_sink_toml("courriel", smtp.port, "none", "digest = false\n"),
+        receiver.addr.port(),
+        pki.ca.display(),
+        rsyslog.tcp_port,
+    ));
+    std::fs::write(c.dir.join("collector.toml"), toml).unwrap();
+    c.serve(&[]);
+    c.admin_ok(&["org", "add", "mairie", "--name", "Mairie de Test"]);
+    let url = c.admin_ok(&[
+        "ping", "add", "--org", "mairie", "--name", "nas", "--period", "1d",
+    ]);
+    let path = format!("/ping/{}", url.trim().split("/ping/").nth(1).unwrap());
+    let port = c.https.rsplit(':').next().unwrap().to_owned();
+    let body = root.path().join("message.bin");
+    std::fs::write(&body, HOSTILE_MESSAGE).unwrap();
+    let out = ok(Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(c.dir.join("https.crt"))
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(format!("https://localhost:{port}{path}/fail")));
+    assert_eq!(out, "OK\n");
+
+    // E-mail: the BKP-002 alert carries the message, escaped in HTML, one line in the headers.
+    let mail = wait_for("the BKP-002 e-mail", Duration::from_secs(60), || {
+        smtp.mails()
+            .into_iter()
+            .find(|m| m.subject().contains("BKP-002"))
+    });
+    let h = mail.headers();
+    assert!(!h.contains("\nBcc:") && !h.contains("x@evil"), "{h}");
+    assert_eq!(mail.json["rcpt"], json!(["dsi@mairie.example"]));
+    assert!(!mail.raw.contains(['\0', '\u{1b}']), "{}", mail.raw);
+    assert!(
+        mail.html()
+            .contains("echec &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        mail.html()
+    );
+    assert!(!mail.html().contains("<script"), "{}", mail.html());
+    let text = mail.text().replace("\r\n", "\n");
+    assert!(!text.contains(['\r', '\0', '\u{1b}']), "{text}");
+    assert!(text.contains("<14>1 - evil [x=\"]\"] \\ ]"), "{text}");
+    for m in smtp.mails() {
+        assert_eq!(m.json["rcpt"], json!(["dsi@mairie.example"]), "{}", m.raw);
+    }
+
+    // Webhook: JSON that parses, the text inside as data, no raw control character.
+    let hook = loop {
+        let r = tokio::time::timeout(Duration::from_secs(60), receiver.requests.recv())
+            .await
+            .expect("no BKP-002 webhook")
+            .unwrap();
+        if String::from_utf8_lossy(&r.body).contains("BKP-002") {
+            break r;
+        }
+    };
+    assert_eq!(hook.path, "/hook");
+    assert!(hook.headers.contains_key("idempotency-key"));
+    assert!(
+        !hook.body.iter().any(|b| *b < 0x20),
+        "raw control byte in JSON"
+    );
+    let event: Value = serde_json::from_slice(&hook.body).unwrap();
+    let flat = event.to_string();
+    assert!(flat.contains("<script>alert(1)</script>"), "{flat}");
+    assert!(
+        !flat.contains("\\u0000") && !flat.contains("\\u001b"),
+        "{flat}"
+    );
+    assert_eq!(event["org"], "mairie", "{flat}");
+
+    // Syslog: rsyslog parsed the structured data back; the message has no control character.
+    let m = wait_for(
+        "the BKP-002 syslog message",
+        Duration::from_secs(60),
+        || {
+            rsyslog.messages().into_iter().find(|m| {
+                m["structured-data"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("BKP-002")
+            })
+        },
+    );
+    assert_eq!(m["app-name"], "vigie", "{m}");
+    let sd = &m["$!"]["rfc5424-sd"]["vigie@32473"];
+    assert_eq!(sd["check"], "BKP-002", "{m}");
+    assert_eq!(sd["org"], "mairie", "{m}");
+    let raw = m["rawmsg"].as_str().unwrap();
+    assert!(!raw.contains(['\r', '\n', '\0', '\u{1b}']), "{raw}");
+
+    // A real agent enrolled under a hostile self-declared name: its alerts reach every sink inert.
+    let mut agent = Agent::new(root.path(), "agent", 3600, 3600);
+    let token = c.token("mairie", "1h");
+    vigie_agent::enroll::enroll(
+        &agent.state,
+        &c.enroll_url(),
+        &token,
+        &c.fingerprint(),
+        HOSTILE_HOSTNAME,
+    )
+    .await
+    .unwrap();
+    agent.start();
+    let mail = wait_for(
+        "an e-mail about the agent",
+        Duration::from_secs(120),
+        || {
+            smtp.mails()
+                .into_iter()
+                .find(|m| m.subject().contains("srv<script>"))
+        },
+    );
+    let h = mail.headers();
+    // The name may sit in the Subject (folded continuation lines start with a space), never as a
+    // header of its own.
+    assert!(
+        h.split("\r\n")
+            .all(|l| !l.to_ascii_lowercase().starts_with("bcc")),
+        "{h}"
+    );
+    assert_eq!(h.matches("\r\nSubject:").count(), 1, "{h}");
+    assert_eq!(mail.json["rcpt"], json!(["dsi@mairie.example"]));
+    assert!(!mail.subject().contains(['\r', '\n', '\0', '\u{1b}']));
+    assert!(!mail.raw.contains(['\0', '\u{1b}']), "{}", mail.raw);
+    assert!(
+        mail.html()
+            .contains("srv&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        mail.html()
+    );
+    assert!(!mail.html().contains("<script"), "{}", mail.html());
+    let hook = loop {
+        let r = tokio::time::timeout(Duration::from_secs(60), receiver.requests.recv())
+            .await
+            .expect("no webhook about the agent")
+            .unwrap();
+        if String::from_utf8_lossy(&r.body).contains("srv<script>") {
+            break r;
+        }
+    };
+    assert!(
+        !hook.body.iter().any(|b| *b < 0x20),
+        "raw control byte in JSON"
+    );
+    let event: Value = serde_json::from_slice(&hook.body).unwrap();
+    let flat = event.to_string();
+    assert!(
+        !flat.contains("\\u0000") && !flat.contains("\\u001b"),
+        "{flat}"
+    );
+    assert!(!flat.contains("\\r\\nBcc"), "{flat}");
+    let m = wait_for(
+        "a syslog message about the agent",
+        Duration::from_secs(60),
+        || {
+            rsyslog.messages().into_iter().find(|m| {
+                m["$!"]["rfc5424-sd"]["vigie@32473"]["host"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("srv<script>"))
+            })
+        },
+    );
+    let host = m["$!"]["rfc5424-sd"]["vigie@32473"]["host"]
+        .as_str()
+        .unwrap();
+    assert!(
+        host.starts_with("srv<script>alert(1)</script>")
+            && host.contains("Bcc: y@evil.example\"] \\ [x=\"1\"]"),
+        "{m}"
+    );
+    assert!(!host.contains(['\r', '\n', '\0', '\u{1b}']), "{m}");
+    let raw = m["rawmsg"].as_str().unwrap();
+    assert!(!raw.contains(['\r', '\n', '\0', '\u{1b}']), "{raw}");
+    assert!(raw.contains(r#"\"\] \\ [x=\"1\"\]"#), "{raw}");
+    agent.stop();
+    c.stop();
+}
+
+/// A self-declared host name as a hostile agent would send it at enrollment.
+const HOSTILE_HOSTNAME: &str =
+    "srv<script>alert(1)</script>\r\nBcc: y@evil.example\"] \\ [x=\"1\"]\0\u{1b}[2J";

@@ -34,7 +34,7 @@ const HOUR: i64 = 60 * MINUTE;
 
 // -- a real SMTP server --------------------------------------------------------------------------
 
-struct Pki {
+pub(crate) struct Pki {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
@@ -68,42 +68,42 @@ fn pki(dir: &Path) -> Pki {
     p
 }
 
-struct Smtp {
+pub(crate) struct Smtp {
     dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 /// One message as the server received it.
 #[derive(Debug, Clone)]
-struct Mail {
-    json: Value,
-    raw: String,
+pub(crate) struct Mail {
+    pub(crate) json: Value,
+    pub(crate) raw: String,
 }
 
 impl Mail {
-    fn subject(&self) -> &str {
+    pub(crate) fn subject(&self) -> &str {
         self.json["subject"].as_str().unwrap()
     }
-    fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         self.json["text"].as_str().unwrap()
     }
-    fn html(&self) -> &str {
+    pub(crate) fn html(&self) -> &str {
         self.json["html"].as_str().unwrap()
     }
     fn key(&self) -> &str {
         self.json["key"].as_str().unwrap()
     }
     /// The header block, raw.
-    fn headers(&self) -> &str {
+    pub(crate) fn headers(&self) -> &str {
         self.raw.split("\r\n\r\n").next().unwrap()
     }
 }
 
 impl Smtp {
     /// `tls`: none, starttls or implicit; `auth`: user and password the server requires.
-    fn start(
+    pub(crate) fn start(
         root: &Path,
         name: &str,
         tls: &str,
@@ -177,7 +177,7 @@ impl Smtp {
         std::fs::write(self.dir.join("mode"), mode).unwrap();
     }
 
-    fn mails(&self) -> Vec<Mail> {
+    pub(crate) fn mails(&self) -> Vec<Mail> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .unwrap()
             .flatten()
@@ -196,7 +196,7 @@ impl Smtp {
     }
 
     #[track_caller]
-    fn wait_mails(&self, n: usize) -> Vec<Mail> {
+    pub(crate) fn wait_mails(&self, n: usize) -> Vec<Mail> {
         wait_for(&format!("{n} mails"), Duration::from_secs(40), || {
             let m = self.mails();
             (m.len() >= n).then_some(m)
@@ -225,7 +225,7 @@ fn alert_settings(dir: &Path, alerts: &str) -> AlertSettings {
     vigie_collector::config::load(dir).unwrap().alerts
 }
 
-fn email_sink_toml(name: &str, port: u16, tls: &str, extra: &str) -> String {
+pub(crate) fn email_sink_toml(name: &str, port: u16, tls: &str, extra: &str) -> String {
     format!(
         "[[alerts.sink]]\nname = \"{name}\"\norg = \"mairie\"\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\ntls = \"{tls}\"\nfrom = \"Vigie <vigie@mairie.example>\"\nto = [\"dsi@mairie.example\"]\ntimeout_secs = 5\n{extra}\n"
     )
@@ -1215,4 +1215,107 @@ fn the_example_configuration_declares_an_email_sink() {
     );
     assert_eq!(alerts.group_wait_ms, 60_000);
     assert_eq!(alerts.orgs["mairie-exemple"].digest_hour, Some(7));
+}
+
+/// The dead man's switch through `serve`: an enrolled agent reports, then stops; once the
+/// collector's clock is past AGT-001's threshold (900 s under the standard profile) exactly one
+/// alert e-mail arrives; the agent restarts → exactly one resolution. The collector runs under
+/// libfaketime (Debian `libfaketime`, LD_PRELOAD, realtime clock only: tokio's monotonic timers
+/// are untouched) whose offset the test moves through a file — no test hook in the collector.
+#[test]
+fn alert_once_when_a_host_goes_silent_through_serve_and_resolution_when_it_reports() {
+    use crate::harness::Agent;
+    const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        Path::new(LIBFAKETIME).exists(),
+        "libfaketime is installed (scripts/test installs it)"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(root.path(), "smtp", "none", None, None);
+    let mut c = Collector::init(root.path());
+    c.set_config("reevaluate_interval_secs", "1");
+    let mut toml = std::fs::read_to_string(c.dir.join("collector.toml")).unwrap();
+    toml.push_str(&format!(
+        "\n[alerts]\ngroup_wait_secs = 0\nretry_initial_secs = 1\nretry_max_secs = 2\n{}",
+        email_sink_toml(
+            "courriel",
+            smtp.port,
+            "none",
+            "min_severity = \"high\"\ndigest = false\n"
+        )
+    ));
+    std::fs::write(c.dir.join("collector.toml"), toml).unwrap();
+    let offset = root.path().join("faketime");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let offset_path = offset.display().to_string();
+    c.serve(&[
+        ("LD_PRELOAD", LIBFAKETIME),
+        ("FAKETIME_TIMESTAMP_FILE", &offset_path),
+        ("FAKETIME_NO_CACHE", "1"),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("NO_FAKE_STAT", "1"),
+    ]);
+    c.admin_ok(&["org", "add", "mairie", "--name", "Mairie de Test"]);
+    let mut agent = Agent::new(root.path(), "agent", 3600, 3600);
+    agent.enroll(&c, &c.token("mairie", "1h"));
+    agent.start();
+    let host = agent.host_id();
+    let agt001 = |c: &Collector| -> Option<String> {
+        c.findings(Some("mairie")).into_iter().find_map(|f| {
+            (f["host_id"] == host.as_str() && f["check_id"] == "AGT-001")
+                .then(|| f["outcome"].as_str().unwrap_or("").to_owned())
+        })
+    };
+    wait_for("AGT-001 passing", Duration::from_secs(60), || {
+        (agt001(&c).as_deref() == Some("pass")).then_some(())
+    });
+    agent.stop();
+    let silent_mails = || -> Vec<Mail> {
+        smtp.mails()
+            .into_iter()
+            .filter(|m| m.subject().contains("AGT-001"))
+            .collect()
+    };
+    assert!(silent_mails().is_empty());
+
+    // Twenty minutes of silence on the collector's clock.
+    std::fs::write(&offset, "+1200\n").unwrap();
+    let mails = wait_for("the silent-host e-mail", Duration::from_secs(60), || {
+        let m = silent_mails();
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(
+        mails[0]
+            .subject()
+            .ends_with(": Hôte silencieux (AGT-001) en échec"),
+        "{}",
+        mails[0].subject()
+    );
+    assert!(
+        mails[0].text().contains("aucun rapport depuis 20 min"),
+        "{}",
+        mails[0].text()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        silent_mails().len(),
+        1,
+        "one alert, not one per re-evaluation"
+    );
+
+    // The agent comes back: its report lands on the collector's (later) clock → one resolution.
+    agent.start();
+    let mails = wait_for("the resolution e-mail", Duration::from_secs(60), || {
+        let m = silent_mails();
+        (m.len() >= 2).then_some(m)
+    });
+    assert!(
+        mails[1].subject().starts_with("[Vigie] Résolue : "),
+        "{}",
+        mails[1].subject()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(silent_mails().len(), 2, "one alert and one resolution");
+    agent.stop();
+    c.stop();
 }
