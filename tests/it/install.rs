@@ -539,3 +539,310 @@ fn sbom_per_binary_lists_its_crates_and_licences() {
         }
     }
 }
+
+/// The `deb` URI of the Debian archive this machine's apt uses for bookworm, read from
+/// /etc/apt/sources.list and sources.list.d (one-line and deb822 formats).
+fn debian_mirror() -> String {
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+        more.sort();
+        files.extend(more);
+    }
+    for file in files {
+        let name = file.to_string_lossy().into_owned();
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        if name.ends_with(".list") {
+            for line in text.lines().map(str::trim) {
+                let words: Vec<&str> = line
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with('['))
+                    .collect();
+                if let ["deb", uri, "bookworm", ..] = words.as_slice() {
+                    return (*uri).to_owned();
+                }
+            }
+        } else if name.ends_with(".sources") {
+            for stanza in text.split("\n\n") {
+                let field = |key: &str| {
+                    stanza
+                        .lines()
+                        .find_map(|l| l.strip_prefix(key))
+                        .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                };
+                if field("Types:").iter().any(|t| t == "deb")
+                    && field("Suites:").iter().any(|s| s == "bookworm")
+                {
+                    if let Some(uri) = field("URIs:").into_iter().next() {
+                        return uri;
+                    }
+                }
+            }
+        }
+    }
+    panic!("no `deb … bookworm` source in /etc/apt/sources.list(.d): cannot build a Debian root");
+}
+
+/// A tarball of a minbase Debian 12 with systemd (what the packages depend on), built with
+/// mmdebstrap from this machine's mirror. Kept in the target directory for a day, so repeated runs
+/// do not rebuild it; a failure to build it fails the test.
+fn debian_root_tarball() -> PathBuf {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-root");
+    std::fs::create_dir_all(&cache).unwrap();
+    let tarball = cache.join("bookworm-minbase-systemd.tar");
+    let fresh = std::fs::metadata(&tarball)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() < 24 * 3600);
+    if fresh {
+        return tarball;
+    }
+    let mirror = debian_mirror();
+    let partial = cache.join(format!("building-{}.tar", std::process::id()));
+    let out = run(Command::new("mmdebstrap")
+        .args(["--variant=minbase", "--mode=root", "--include=systemd"])
+        // apt's lists stay in the root, so apt inside it resolves the packages' dependencies.
+        .arg("--skip=cleanup/apt/lists")
+        .arg("bookworm")
+        .arg(&partial)
+        .arg(format!("deb {mirror} bookworm main"))
+        .stdin(std::process::Stdio::null()));
+    assert!(
+        out.status.success(),
+        "mmdebstrap could not build a Debian 12 root from {mirror} (is the mirror reachable?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&partial, &tarball).unwrap();
+    tarball
+}
+
+/// `chroot root` in a private mount and PID namespace with its own /proc, as a real host has (the
+/// root's systemd-tmpfiles refuses to run without one); the mount goes away with the process.
+fn chroot(root: &Path) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--pid", "--fork"])
+        .arg(format!("--mount-proc={}", root.join("proc").display()))
+        .arg("chroot")
+        .arg(root);
+    cmd
+}
+
+/// Runs `args` inside the Debian root; panics with the output on failure.
+fn in_root(root: &Path, args: &[&str]) -> String {
+    let out = run(chroot(root)
+        .args([
+            "env",
+            "-i",
+            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+            "LC_ALL=C",
+        ])
+        .arg("DEBIAN_FRONTEND=noninteractive")
+        .args(args)
+        .stdin(std::process::Stdio::null()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "in the root: {args:?} failed:\n{text}"
+    );
+    text
+}
+
+/// The two packages installed with apt inside a real Debian 12 made by the test (mmdebstrap,
+/// minbase + systemd): dependencies and the collector's `Recommends: fonts-dejavu-core` resolved
+/// from the archive, maintainer scripts run by the root's own dpkg and systemd-sysusers, so users
+/// and groups land in the root's /etc/passwd and /etc/group, never the host's. Then an upgrade that
+/// keeps an edited conffile and the state, and a purge that leaves nothing of the agent behind.
+#[test]
+fn packages_install_upgrade_and_purge_in_a_debian_root() {
+    let started = std::time::Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let host_passwd = std::fs::read("/etc/passwd").unwrap();
+    let host_group = std::fs::read("/etc/group").unwrap();
+    let tarball = debian_root_tarball();
+    let (agent1, collector1) = package(&tmp.path().join("v1"), "0.1.0-1", "");
+    let recommends = ok(Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(&collector1)
+        .arg("Recommends"));
+    assert_eq!(recommends.trim(), "fonts-dejavu-core");
+
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    ok(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["--numeric-owner", "-xf"])
+        .arg(&tarball));
+    let built = started.elapsed();
+    assert!(root.join("usr/bin/systemd-sysusers").exists());
+    assert!(
+        !ids(&root.join("etc/passwd")).contains_key("vigie"),
+        "a fresh root has no vigie user"
+    );
+    let copy_in = |deb: &Path| {
+        let name = deb.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::copy(deb, root.join("tmp").join(&name)).unwrap();
+        format!("/tmp/{name}")
+    };
+
+    // Install with apt: Depends and Recommends come from the archive.
+    let (a1, c1) = (copy_in(&agent1), copy_in(&collector1));
+    in_root(&root, &["apt-get", "install", "-y", &a1, &c1]);
+    for package in ["vigie-agent", "vigie-collector", "fonts-dejavu-core"] {
+        let status = status_of(&root, package);
+        assert!(
+            status.starts_with("install ok installed"),
+            "{package}: {status}"
+        );
+    }
+    assert!(root
+        .join("usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+        .exists());
+
+    let users = ids(&root.join("etc/passwd"));
+    let groups = ids(&root.join("etc/group"));
+    let (vigie, shell) = users["vigie"].clone();
+    assert_eq!(shell, "/usr/sbin/nologin");
+    let (vigie_collector, shell) = users["vigie-collector"].clone();
+    assert_eq!(shell, "/usr/sbin/nologin");
+    let push = groups["vigie-push"].0;
+    assert!(vigie > 0 && vigie < 1000 && vigie_collector > 0 && vigie_collector < 1000);
+    // The root's own tools see them: getent reads the root's NSS files.
+    let getent = in_root(&root, &["getent", "passwd", "vigie"]);
+    assert!(getent.starts_with(&format!("vigie:x:{vigie}:")), "{getent}");
+    in_root(&root, &["getent", "group", "vigie-push"]);
+    let collector_gid = groups["vigie-collector"].0;
+
+    let state = root.join("var/lib/vigie-agent");
+    assert_eq!(stat(&state), (0o710, vigie, push));
+    assert_eq!(stat(&state.join("spool")), (0o710, vigie, push));
+    assert_eq!(stat(&state.join("spool/incoming")), (0o2770, vigie, push));
+    let data = root.join("var/lib/vigie-collector");
+    assert_eq!(stat(&data), (0o700, vigie_collector, collector_gid));
+    assert_eq!(stat(&root.join("usr/bin/vigie-agent")), (0o755, 0, 0));
+    assert_eq!(stat(&root.join("usr/bin/vigie-collector")), (0o755, 0, 0));
+    let conf = root.join("etc/vigie/agent.toml");
+    assert_eq!(stat(&conf), (0o644, 0, 0));
+    let conffiles = in_root(
+        &root,
+        &["dpkg-query", "-W", "-f", "${Conffiles}", "vigie-agent"],
+    );
+    assert!(conffiles.contains("/etc/vigie/agent.toml "), "{conffiles}");
+    for unit in [
+        "vigie-agent-prober.service",
+        "vigie-agent-shipper.service",
+        "vigie-agent.target",
+        "vigie-collector.service",
+    ] {
+        assert_eq!(
+            stat(&root.join("lib/systemd/system").join(unit)),
+            (0o644, 0, 0)
+        );
+        // The root's systemd parses them (its own unit search path, its own users).
+        let out = run(chroot(&root)
+            .args(["systemd-analyze", "verify", "--man=no"])
+            .arg(format!("/lib/systemd/system/{unit}")));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && err.trim().is_empty(),
+            "{unit}: {err}"
+        );
+    }
+    // The installed binaries run inside the root, as its users.
+    let help = in_root(&root, &["vigie-agent", "--help"]);
+    assert!(help.contains("enroll"), "{help}");
+    in_root(
+        &root,
+        &[
+            "setpriv",
+            "--reuid=vigie-collector",
+            "--regid=vigie-collector",
+            "--clear-groups",
+            "vigie-collector",
+            "init",
+            "--data-dir",
+            "/var/lib/vigie-collector",
+            "--san",
+            "collector.mairie.test",
+        ],
+    );
+    let ca_before = std::fs::read(data.join("ca.key")).unwrap();
+    assert_eq!(stat(&data.join("ca.key")).1, vigie_collector);
+
+    // State of a running agent, and the admin's edit of the conffile.
+    std::fs::write(state.join("enrollment.json"), b"{\"kept\": true}").unwrap();
+    std::fs::write(state.join("spool/00000000000000000001.report"), b"signed").unwrap();
+    let edited = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("interval_secs = 300", "interval_secs = 600");
+    assert!(edited.contains("interval_secs = 600"));
+    std::fs::write(&conf, &edited).unwrap();
+
+    // Upgrade with the root's dpkg: the edit stays, the new example lands beside it, state kept.
+    let (agent2, collector2) = package(&tmp.path().join("v2"), "0.1.0-2", "# new in 0.1.0-2");
+    let (a2, c2) = (copy_in(&agent2), copy_in(&collector2));
+    let log = in_root(&root, &["dpkg", "--force-confold", "-i", &a2, &c2]);
+    for package in ["vigie-agent", "vigie-collector"] {
+        let status = status_of(&root, package);
+        assert!(
+            status.starts_with("install ok installed 0.1.0-2"),
+            "{status}\n{log}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), edited, "{log}");
+    let dist = std::fs::read_to_string(root.join("etc/vigie/agent.toml.dpkg-dist")).unwrap();
+    assert!(dist.contains("# new in 0.1.0-2") && dist.contains("interval_secs = 300"));
+    assert_eq!(
+        std::fs::read(state.join("enrollment.json")).unwrap(),
+        b"{\"kept\": true}"
+    );
+    assert!(state.join("spool/00000000000000000001.report").exists());
+    assert_eq!(std::fs::read(data.join("ca.key")).unwrap(), ca_before);
+    assert_eq!(stat(&state), (0o710, vigie, push));
+    assert_eq!(ids(&root.join("etc/passwd"))["vigie"].0, vigie, "same uid");
+
+    // Purge: the agent forgets the host; the collector keeps its CA and store on purpose.
+    let purge = in_root(
+        &root,
+        &["dpkg", "--purge", "vigie-agent", "vigie-collector"],
+    );
+    assert!(purge.contains("/var/lib/vigie-collector kept"), "{purge}");
+    for gone in [
+        "usr/bin/vigie-agent",
+        "usr/bin/vigie-collector",
+        "etc/vigie",
+        "lib/systemd/system/vigie-agent-prober.service",
+        "lib/systemd/system/vigie-collector.service",
+        "usr/lib/sysusers.d/vigie-agent.conf",
+        "var/lib/vigie-agent",
+    ] {
+        assert!(!root.join(gone).exists(), "{gone} left after purge");
+    }
+    assert!(data.join("ca.key").exists(), "the collector's CA is kept");
+    for package in ["vigie-agent", "vigie-collector"] {
+        let status = status_of(&root, package);
+        assert!(
+            status.is_empty() || status.contains("not-installed"),
+            "{package}: {status}"
+        );
+    }
+    let audit = in_root(&root, &["dpkg", "--audit"]);
+    assert!(audit.trim().is_empty(), "{audit}");
+
+    // Nothing of this reached the machine running the test.
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd);
+    assert_eq!(std::fs::read("/etc/group").unwrap(), host_group);
+    eprintln!(
+        "Debian root ready in {:.1} s, whole test {:.1} s",
+        built.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
