@@ -6,16 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use vigie_proto::perms::{self, PermError, Rule};
+use vigie_proto::perms::Rule;
+pub use vigie_proto::perms::{refuse_unsafe, UnsafePaths};
 
 use crate::identity::KEY_FILE;
 use crate::probe::backups::INCOMING_DIR;
 use crate::spool::SPOOL_DIR;
-
-/// Every unsafe path found, one per line.
-#[derive(Debug, thiserror::Error)]
-#[error("refusing to start: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-pub struct UnsafePaths(pub Vec<PermError>);
 
 /// The configuration file and its directory.
 pub fn config_paths(config: &Path) -> Vec<(PathBuf, Rule)> {
@@ -36,17 +32,6 @@ pub fn state_paths(state_dir: &Path) -> Vec<(PathBuf, Rule)> {
         (spool.join(crate::run::PROBED_DIR), Rule::NotWritable),
         (state_dir.join(INCOMING_DIR), Rule::NotWorldWritable),
     ]
-}
-
-/// Checks `paths` (missing ones pass) for the running user.
-pub fn refuse_unsafe(paths: &[(PathBuf, Rule)]) -> Result<(), UnsafePaths> {
-    let uid = perms::effective_uid().map_err(|e| UnsafePaths(vec![e]))?;
-    let problems = perms::check_all(paths, uid);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(UnsafePaths(problems))
-    }
 }
 
 #[cfg(test)]

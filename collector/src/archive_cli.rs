@@ -7,12 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 use ed25519_dalek::pkcs8::DecodePublicKey;
-use vigie_collector::admin::{self, Request};
+use vigie_collector::admin::Request;
 use vigie_collector::archive_admin::Exported;
-use vigie_collector::clock::SystemClock;
 use vigie_collector::datadir;
 use vigie_collector::snapshot::{self, minisign};
-use vigie_collector::store::sled_store::SledStore;
 
 #[derive(Subcommand, Debug)]
 pub enum WaiverCommand {
@@ -142,36 +140,8 @@ pub async fn audit(command: AuditCommand) -> Result<()> {
         } => (data_dir, Request::AuditList { org, json }),
         AuditCommand::Verify { data_dir } => (data_dir, Request::AuditVerify),
     };
-    print!("{}", call(&data_dir, req).await?);
+    print!("{}", super::admin_output(&data_dir, req).await?);
     Ok(())
-}
-
-/// Runs a request through the socket or on the data directory; returns its output.
-async fn call(data_dir: &Path, req: Request) -> Result<String> {
-    let socket = data_dir.join(datadir::ADMIN_SOCKET);
-    let reply = match admin::call_socket(&socket, &req).await? {
-        Some(reply) => reply,
-        None => {
-            let settings = datadir::load_settings(data_dir)?;
-            let store = SledStore::open(
-                &data_dir.join(datadir::STORE_DIR),
-                settings.cache_capacity_bytes,
-            )
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-            let actor = format!("uid:{}", super::uid());
-            match admin::execute(&store, &SystemClock, settings.profile, &actor, req).await {
-                Ok(output) => admin::Reply { ok: true, output },
-                Err(e) => admin::Reply {
-                    ok: false,
-                    output: e.to_string(),
-                },
-            }
-        }
-    };
-    if !reply.ok {
-        bail!("{}", reply.output);
-    }
-    Ok(reply.output)
 }
 
 /// The data directory's snapshot public key as a minisign public key file.
@@ -225,7 +195,7 @@ pub async fn waiver(command: WaiverCommand) -> Result<()> {
             reason,
         } => (data_dir, Request::WaiverRevoke { id, reason }),
     };
-    print!("{}", call(&data_dir, req).await?);
+    print!("{}", super::admin_output(&data_dir, req).await?);
     Ok(())
 }
 
@@ -243,10 +213,13 @@ pub async fn snapshot(command: SnapshotCommand) -> Result<()> {
                 profile,
                 data_dir: absolute.to_string_lossy().into_owned(),
             };
-            print!("{}", call(&data_dir, req).await?);
+            print!("{}", super::admin_output(&data_dir, req).await?);
         }
         SnapshotCommand::List { data_dir, org } => {
-            print!("{}", call(&data_dir, Request::SnapshotList { org }).await?);
+            print!(
+                "{}",
+                super::admin_output(&data_dir, Request::SnapshotList { org }).await?
+            );
         }
         SnapshotCommand::Export {
             data_dir,
@@ -255,7 +228,7 @@ pub async fn snapshot(command: SnapshotCommand) -> Result<()> {
             out,
             font_dir,
         } => {
-            let text = call(&data_dir, Request::SnapshotExport { id }).await?;
+            let text = super::admin_output(&data_dir, Request::SnapshotExport { id }).await?;
             let exported: Exported =
                 serde_json::from_str(&text).context("reading the exported snapshot")?;
             let rendering = match format {
@@ -316,7 +289,7 @@ pub async fn snapshot(command: SnapshotCommand) -> Result<()> {
                 let Some(data_dir) = data_dir else {
                     bail!("give --data-dir to diff stored snapshots by id, or two exported files");
                 };
-                call(&data_dir, Request::SnapshotDiff { a, b }).await?
+                super::admin_output(&data_dir, Request::SnapshotDiff { a, b }).await?
             };
             print!("{out}");
         }

@@ -2,14 +2,11 @@
 //! `vigie_collector::attestation` through the admin socket, or on the data directory when no
 //! server holds it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use vigie_collector::admin::{self, Request};
-use vigie_collector::clock::SystemClock;
-use vigie_collector::datadir;
-use vigie_collector::store::sled_store::SledStore;
+use vigie_collector::admin::Request;
 
 #[derive(Subcommand, Debug)]
 pub enum AttestCommand {
@@ -89,33 +86,6 @@ pub async fn run(command: AttestCommand) -> Result<()> {
             },
         ),
     };
-    print!("{}", call(&data_dir, req).await?);
+    print!("{}", super::admin_output(&data_dir, req).await?);
     Ok(())
-}
-
-async fn call(data_dir: &Path, req: Request) -> Result<String> {
-    let socket = data_dir.join(datadir::ADMIN_SOCKET);
-    let reply = match admin::call_socket(&socket, &req).await? {
-        Some(reply) => reply,
-        None => {
-            let settings = datadir::load_settings(data_dir)?;
-            let store = SledStore::open(
-                &data_dir.join(datadir::STORE_DIR),
-                settings.cache_capacity_bytes,
-            )
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-            let actor = format!("uid:{}", super::uid());
-            match admin::execute(&store, &SystemClock, settings.profile, &actor, req).await {
-                Ok(output) => admin::Reply { ok: true, output },
-                Err(e) => admin::Reply {
-                    ok: false,
-                    output: e.to_string(),
-                },
-            }
-        }
-    };
-    if !reply.ok {
-        bail!("{}", reply.output);
-    }
-    Ok(reply.output)
 }

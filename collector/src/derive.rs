@@ -348,40 +348,8 @@ mod tests {
     /// newest stored state wins whatever was derived before.
     #[tokio::test]
     async fn rederive_heals_shed_jobs_and_is_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), 8 << 20).unwrap();
-        store
-            .add_org(Org {
-                id: "o".into(),
-                name: "O".into(),
-                created_at_ms: 0,
-            })
-            .await
-            .unwrap();
-        store
-            .add_token(TokenRecord {
-                hash: [1; 32],
-                org: "o".into(),
-                created_at_ms: 0,
-                expires_at_ms: 10,
-                redeemed_by: None,
-            })
-            .await
-            .unwrap();
+        let (_dir, store) = enrolled().await;
         let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-        let out = store
-            .redeem_token(Redemption {
-                token_hash: [1; 32],
-                public_key: key.verifying_key().to_bytes(),
-                hostname: "h".into(),
-                agent_version: "t".into(),
-                peer_address: "p".into(),
-                now_ms: 1,
-                new_host_id: "h".into(),
-            })
-            .await
-            .unwrap();
-        assert!(matches!(out, RedeemOutcome::Enrolled { .. }));
         let mut candidates = Vec::new();
         for (seq, name) in [(1, "old"), (2, "new")] {
             let fields = HeaderFields {
@@ -447,7 +415,7 @@ mod tests {
             .await
             .unwrap();
         let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-        store
+        let out = store
             .redeem_token(Redemption {
                 token_hash: [1; 32],
                 public_key: key.verifying_key().to_bytes(),
@@ -459,6 +427,7 @@ mod tests {
             })
             .await
             .unwrap();
+        assert!(matches!(out, RedeemOutcome::Enrolled { .. }));
         (dir, store)
     }
 

@@ -620,8 +620,17 @@ fn ping_base_url(data_dir: &Path) -> Result<String> {
     Ok(format!("https://{host}:{}", addr.port()))
 }
 
-/// Sends the request to a running server, or runs it on the data directory when none runs.
+/// Sends the request to a running server, or runs it on the data directory when none runs, and
+/// prints its output.
 async fn admin_call(data_dir: &Path, req: Request) -> Result<()> {
+    print!("{}", admin_output(data_dir, req).await?);
+    Ok(())
+}
+
+/// Sends the request to a running server, or runs it on the data directory when none runs (after
+/// refusing a store written by a newer collector); returns its output. Every admin subcommand goes
+/// through here.
+async fn admin_output(data_dir: &Path, req: Request) -> Result<String> {
     let socket = data_dir.join(datadir::ADMIN_SOCKET);
     let reply = match admin::call_socket(&socket, &req).await? {
         Some(reply) => reply,
@@ -658,8 +667,7 @@ async fn admin_call(data_dir: &Path, req: Request) -> Result<()> {
     if !reply.ok {
         bail!("{}", reply.output);
     }
-    print!("{}", reply.output);
-    Ok(())
+    Ok(reply.output)
 }
 
 fn uid() -> u32 {

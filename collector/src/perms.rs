@@ -4,15 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use vigie_proto::perms::{self, PermError, Rule};
+use vigie_proto::perms::Rule;
+pub use vigie_proto::perms::{refuse_unsafe, UnsafePaths};
 
 use crate::config::CONFIG_FILE;
 use crate::datadir::{CA_KEY, HTTPS_KEY, SERVER_KEY, SNAPSHOT_KEY, STORE_DIR};
-
-/// Every unsafe path found.
-#[derive(Debug, thiserror::Error)]
-#[error("refusing to start: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-pub struct UnsafePaths(pub Vec<PermError>);
 
 /// The data directory, its configuration, its store and its keys.
 pub fn data_paths(data_dir: &Path) -> Vec<(PathBuf, Rule)> {
@@ -25,15 +21,4 @@ pub fn data_paths(data_dir: &Path) -> Vec<(PathBuf, Rule)> {
         out.push((data_dir.join(key), Rule::Private));
     }
     out
-}
-
-/// Checks `paths` (missing ones pass: `load` names those it needs) for the running user.
-pub fn refuse_unsafe(paths: &[(PathBuf, Rule)]) -> Result<(), UnsafePaths> {
-    let uid = perms::effective_uid().map_err(|e| UnsafePaths(vec![e]))?;
-    let problems = perms::check_all(paths, uid);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(UnsafePaths(problems))
-    }
 }

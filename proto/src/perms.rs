@@ -115,6 +115,22 @@ pub fn check_existing(path: &Path, rule: Rule, running_uid: u32) -> Result<(), P
     }
 }
 
+/// Every unsafe path found, one per line: why a binary refuses to start.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to start: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct UnsafePaths(pub Vec<PermError>);
+
+/// Checks `paths` (missing ones pass: whoever needs them says so) for the running user.
+pub fn refuse_unsafe(paths: &[(PathBuf, Rule)]) -> Result<(), UnsafePaths> {
+    let uid = effective_uid().map_err(|e| UnsafePaths(vec![e]))?;
+    let problems = check_all(paths, uid);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(UnsafePaths(problems))
+    }
+}
+
 /// Checks every `(path, rule)` and returns every problem, not only the first.
 pub fn check_all(paths: &[(PathBuf, Rule)], running_uid: u32) -> Vec<PermError> {
     paths

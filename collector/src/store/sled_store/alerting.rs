@@ -20,19 +20,7 @@ use crate::store::{
     DigestMark, OutboxEntry, SinkHealth, StoreError,
 };
 
-macro_rules! json_payload {
-    ($($t:ty),*) => {$(
-        impl Record for $t {
-            fn to_payload(&self) -> Result<Vec<u8>, String> {
-                serde_json::to_vec(self).map_err(|e| e.to_string())
-            }
-            fn from_payload(payload: &[u8]) -> Result<Self, String> {
-                serde_json::from_slice(payload).map_err(|e| e.to_string())
-            }
-        }
-    )*};
-}
-json_payload!(AlertRecord, OutboxEntry, SinkHealth, DigestMark);
+super::codec::json_record!(AlertRecord, OutboxEntry, SinkHealth, DigestMark);
 
 pub(super) struct Trees {
     alerts: Table,

@@ -10,19 +10,7 @@ use crate::store::{
     WaiverRevocation,
 };
 
-macro_rules! json_payload {
-    ($($t:ty),*) => {$(
-        impl Record for $t {
-            fn to_payload(&self) -> Result<Vec<u8>, String> {
-                serde_json::to_vec(self).map_err(|e| e.to_string())
-            }
-            fn from_payload(payload: &[u8]) -> Result<Self, String> {
-                serde_json::from_slice(payload).map_err(|e| e.to_string())
-            }
-        }
-    )*};
-}
-json_payload!(WaiverRecord, SnapshotRecord, HostGroups);
+super::codec::json_record!(WaiverRecord, SnapshotRecord, HostGroups);
 
 pub(super) fn waivers_table(inner: &Inner) -> Result<Table, StoreError> {
     Ok(Table {

@@ -85,6 +85,7 @@ macro_rules! json_record {
         }
     )*};
 }
+pub(super) use json_record;
 
 json_record!(
     Org,
