@@ -5,10 +5,13 @@
 //! taken on the same input in the same run: the stock `minisign -V` on the same file, and a batch of
 //! `verify_strict` over the same agent headers on one core. It also times the collector read of
 //! DESIGN §6 "findings of 10,000 hosts in < 300 ms": the `findings --org` admin path (the store call,
-//! then the table or JSON the CLI prints), median of several runs.
+//! then the table or JSON the CLI prints), median of several runs; and a second snapshot chained to
+//! the first (the previous one's metadata only is read), `snapshot list` and the read of a stored
+//! snapshot (export's path).
 //!
 //! Run with `cargo bench -p vigie-tests --bench snapshot` (release profile; measure only there).
-//! Knob: `VIGIE_BENCH_HOSTS` (10000).
+//! Knobs: `VIGIE_BENCH_HOSTS` (10000); `VIGIE_BENCH_FINDINGS_ONLY` (set: build the store, time
+//! the findings read only).
 
 // A benchmark is test code: a failed setup step should stop it loudly, and indexing is on known sizes.
 #![allow(
@@ -174,16 +177,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// CPU seconds (user + system, every thread) this process has used so far, from `/proc/self/stat`
+/// (clock ticks of 10 ms): on a machine shared with other work, the wall time of a step depends on
+/// the load, its CPU time much less.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which ends at the last ')'): utime and stime are 12 and 13.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
 /// The `findings --org` admin path (`Request::Findings`): the store call, then the rendering the
 /// CLI prints (table, or JSON with `--json`), each timed `FINDINGS_RUNS` times; medians in seconds,
-/// and the number of findings read.
-async fn findings_read(store: &dyn Store) -> (f64, f64, f64, usize) {
+/// the number of findings read, and the mean CPU seconds of one store call (all threads).
+async fn findings_read(store: &dyn Store) -> (f64, f64, f64, usize, f64) {
     let (mut read, mut table, mut json) = (Vec::new(), Vec::new(), Vec::new());
     let mut rows = 0;
+    let mut cpu = 0.0;
     for _ in 0..FINDINGS_RUNS {
         let start = Instant::now();
+        let cpu_start = cpu_secs();
         let findings = store.findings(Some(ORG), None).await.unwrap();
         read.push(start.elapsed().as_secs_f64());
+        cpu += cpu_secs() - cpu_start;
         rows = findings.len();
         let start = Instant::now();
         std::hint::black_box(vigie_collector::admin::render_findings(&findings, false));
@@ -192,7 +209,13 @@ async fn findings_read(store: &dyn Store) -> (f64, f64, f64, usize) {
         std::hint::black_box(vigie_collector::admin::render_findings(&findings, true));
         json.push(start.elapsed().as_secs_f64());
     }
-    (median(read), median(table), median(json), rows)
+    (
+        median(read),
+        median(table),
+        median(json),
+        rows,
+        cpu / FINDINGS_RUNS as f64,
+    )
 }
 
 fn time_command(cmd: &mut std::process::Command) -> f64 {
@@ -209,6 +232,12 @@ fn time_command(cmd: &mut std::process::Command) -> f64 {
 
 fn main() {
     let wall = Instant::now();
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    let load_before = load();
     let n = env_usize("VIGIE_BENCH_HOSTS", 10_000);
     let date = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -279,9 +308,22 @@ fn main() {
         }
     });
     let setup_secs = setup.elapsed().as_secs_f64();
+    if std::env::var_os("VIGIE_BENCH_FINDINGS_ONLY").is_some() {
+        let (read, table, json, rows, cpu) = rt.block_on(findings_read(store.as_ref()));
+        println!("load: {load_before} before, {} after", load());
+        println!(
+            "findings read of {n} hosts ({rows} findings), median of {FINDINGS_RUNS}: store call {:.0} ms (CPU {:.0} ms, all threads), + table {:.0} ms, + JSON {:.0} ms",
+            read * 1e3,
+            cpu * 1e3,
+            (read + table) * 1e3,
+            (read + json) * 1e3
+        );
+        return;
+    }
 
     eprintln!("snapshot create...");
     let start = Instant::now();
+    let cpu_start = cpu_secs();
     let (record, phases) = rt
         .block_on(snapshot::create_timed(
             store.as_ref(),
@@ -294,10 +336,38 @@ fn main() {
         ))
         .unwrap();
     let create_secs = start.elapsed().as_secs_f64();
+    let create_cpu = cpu_secs() - cpu_start;
     let bytes = record.document.as_bytes();
 
+    eprintln!("second snapshot create (chained to the first), list, stored read...");
+    let start = Instant::now();
+    let (second, second_phases) = rt
+        .block_on(snapshot::create_timed(
+            store.as_ref(),
+            &data,
+            ORG,
+            Profile::Standard,
+            "uid:0",
+            now + 20,
+            false,
+        ))
+        .unwrap();
+    let second_secs = start.elapsed().as_secs_f64();
+    assert_eq!(second.seq, 2);
+    let start = Instant::now();
+    let listed = rt.block_on(snapshot::list(store.as_ref(), ORG)).unwrap();
+    let list_secs = start.elapsed().as_secs_f64();
+    assert_eq!(listed.lines().count(), 3, "header and two snapshots");
+    let start = Instant::now();
+    let stored = rt
+        .block_on(snapshot::get(store.as_ref(), &record.id))
+        .unwrap();
+    let get_secs = start.elapsed().as_secs_f64();
+    assert_eq!(stored, record);
+    drop((second, stored));
+
     eprintln!("findings read ({FINDINGS_RUNS} runs)...");
-    let (findings_read, findings_table, findings_json, findings_rows) =
+    let (findings_read, findings_table, findings_json, findings_rows, findings_cpu) =
         rt.block_on(findings_read(store.as_ref()));
 
     let public = minisign::public_key_file(&key::public(&data).unwrap());
@@ -361,6 +431,10 @@ fn main() {
     println!("machine:  {}", machine());
     println!("date:     {date}");
     println!(
+        "load:     {load_before} before, {} after (1, 5, 15 min)",
+        load()
+    );
+    println!(
         "input:    {n} hosts, one signed report each ({body_bytes} B body, a real probe cycle of this machine), {findings} findings, {} agent signatures",
         verified.agent_signatures
     );
@@ -372,7 +446,7 @@ fn main() {
     println!("| step | seconds | note |");
     println!("|---|---|---|");
     println!(
-        "| snapshot create | {create_secs:.2} | gather, judge {n} hosts, JCS, sign, store durably |"
+        "| snapshot create | {create_secs:.2} | gather, judge {n} hosts, JCS, sign, store durably; CPU {create_cpu:.2} s (all threads) |"
     );
     println!(
         "| create: gather and judge | {:.2} | store reads, evaluation, embedded reports |",
@@ -391,7 +465,19 @@ fn main() {
         phases.store_ms as f64 / 1e3
     );
     println!(
-        "| findings read, store call (median of {FINDINGS_RUNS}) | {findings_read:.3} | {findings_rows} findings of {n} hosts |"
+        "| second snapshot create, chained | {second_secs:.2} | gather {:.2}, canonical {:.2}, sign {:.2}, store {:.2} |",
+        second_phases.gather_ms as f64 / 1e3,
+        second_phases.canonical_ms as f64 / 1e3,
+        second_phases.sign_ms as f64 / 1e3,
+        second_phases.store_ms as f64 / 1e3
+    );
+    println!("| snapshot list (two stored) | {list_secs:.3} | metadata only |");
+    println!(
+        "| stored snapshot read (export path) | {get_secs:.3} | checksum and {:.1} MB document |",
+        mb(bytes.len())
+    );
+    println!(
+        "| findings read, store call (median of {FINDINGS_RUNS}) | {findings_read:.3} | {findings_rows} findings of {n} hosts; CPU {findings_cpu:.3} s (all threads, mean) |"
     );
     println!(
         "| findings read + table rendering (median of {FINDINGS_RUNS}) | {:.3} | what `findings --org` prints |",

@@ -7,8 +7,11 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The store layout this binary reads and writes.
-pub const STORE_FORMAT: u32 = 1;
+/// The store layout this binary reads and writes. 2: findings kept as one record per host and
+/// snapshot documents apart from their metadata. The move from 1 runs when the store opens
+/// (`store::sled_store`'s `migrate`, which needs the open database); the stamp is what keeps a
+/// binary that reads only format 1 away from a migrated store.
+pub const STORE_FORMAT: u32 = 2;
 /// The stamp's file name in the data directory.
 pub const STAMP_FILE: &str = "store-format";
 const PREFIX: &str = "vigie-store-format ";
@@ -51,7 +54,7 @@ pub fn check_and_stamp(data_dir: &Path) -> Result<(), FormatError> {
             found,
         }),
         Some(found) if found == STORE_FORMAT => Ok(()),
-        // Format 1 is the first one: nothing to migrate from yet.
+        // From format 1 (or no stamp): the layout itself is migrated when the store opens.
         _ => write(data_dir, STORE_FORMAT),
     }
 }

@@ -114,10 +114,12 @@ pub async fn create_timed(
     // The document's time is `now_ms`; these clocks are for the log line and `Phases` only.
     let t0 = std::time::Instant::now();
     let mut phases = Phases::default();
+    let context = crate::derive::OrgContext::load(store, org_id, now_ms).await?;
     let hosts = gather_all(
         store,
         &catalogue,
         profile,
+        &context,
         store.hosts(Some(org_id)).await?,
         now_ms,
     )
@@ -129,7 +131,8 @@ pub async fn create_timed(
         .into_iter()
         .filter(|w| w.in_force(now_ms))
         .collect();
-    let previous = store.snapshots(org_id).await?.pop();
+    let maintenance = store.maintenance_windows(org_id).await?;
+    let previous = store.last_snapshot(org_id).await?;
     let seq = previous.as_ref().map_or(1, |p| p.seq.saturating_add(1));
     let previous_sha256 = previous
         .as_ref()
@@ -148,6 +151,7 @@ pub async fn create_timed(
         key_id: &key_id,
         hosts: &hosts,
         waivers: &waivers,
+        maintenance: &maintenance,
     })?;
     phases.canonical_ms = t.elapsed().as_millis();
     let t = std::time::Instant::now();
@@ -198,6 +202,7 @@ async fn gather_all(
     store: &dyn Store,
     catalogue: &Catalogue,
     profile: Profile,
+    context: &crate::derive::OrgContext,
     hosts: Vec<crate::store::HostRecord>,
     now_ms: i64,
 ) -> Result<Vec<HostInput>, SnapshotError> {
@@ -209,7 +214,7 @@ async fn gather_all(
         || hosts.len() < 2 * GATHER_CONCURRENCY
         || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
     {
-        return gather_part(store, catalogue, profile, hosts, now_ms).await;
+        return gather_part(store, catalogue, profile, context, hosts, now_ms).await;
     }
     let part_len = hosts.len().div_ceil(workers);
     let mut parts = Vec::with_capacity(workers);
@@ -228,7 +233,9 @@ async fn gather_all(
                 .map(|part| {
                     let handle = handle.clone();
                     scope.spawn(move || {
-                        handle.block_on(gather_part(store, catalogue, profile, part, now_ms))
+                        handle.block_on(gather_part(
+                            store, catalogue, profile, context, part, now_ms,
+                        ))
                     })
                 })
                 .collect();
@@ -247,13 +254,14 @@ async fn gather_part(
     store: &dyn Store,
     catalogue: &Catalogue,
     profile: Profile,
+    context: &crate::derive::OrgContext,
     hosts: Vec<crate::store::HostRecord>,
     now_ms: i64,
 ) -> Result<Vec<HostInput>, SnapshotError> {
     // Each host is a handful of store reads; overlapping them keeps a 10,000-host snapshot within
     // its budget (DESIGN §6). Order is kept.
     futures_util::stream::iter(hosts)
-        .map(|host| gather_host(store, catalogue, profile, host, now_ms))
+        .map(|host| gather_host(store, catalogue, profile, context, host, now_ms))
         .buffered(GATHER_CONCURRENCY)
         .try_collect()
         .await
@@ -265,18 +273,21 @@ const GATHER_WORKERS: usize = 4;
 /// How many hosts `create` gathers at once.
 const GATHER_CONCURRENCY: usize = 32;
 
-/// One host as the snapshot embeds it: its findings at `now_ms`, the stored reports they rest on,
-/// its key history and its groups.
+/// One host as the snapshot embeds it: its findings at `now_ms` (its organisation's waivers,
+/// attestations and contractor policy read once for all hosts, in `context`), the stored reports
+/// they rest on, its key history and its groups.
 async fn gather_host(
     store: &dyn Store,
     catalogue: &Catalogue,
     profile: Profile,
+    context: &crate::derive::OrgContext,
     host: crate::store::HostRecord,
     now_ms: i64,
 ) -> Result<HostInput, SnapshotError> {
-    let findings = crate::derive::host_findings(store, catalogue, profile, &host.id, now_ms)
-        .await?
-        .unwrap_or_default();
+    let groups = store.host_groups(&host.id).await?;
+    let findings =
+        crate::derive::judge_host(store, catalogue, profile, &host, &groups, context, now_ms)
+            .await?;
     // Only the reports the findings rest on, fetched by key: a host keeps months of reports.
     let wanted: std::collections::BTreeSet<(u64, u64)> = findings
         .iter()
@@ -305,7 +316,7 @@ async fn gather_host(
     }
     Ok(HostInput {
         key_history: store.key_history(&host.id).await?,
-        groups: store.host_groups(&host.id).await?,
+        groups,
         host,
         findings,
         reports,
@@ -315,7 +326,7 @@ async fn gather_host(
 /// The list of an organisation's snapshots as a table.
 pub async fn list(store: &dyn Store, org: &str) -> Result<String, SnapshotError> {
     let rows: Vec<[String; 5]> = store
-        .snapshots(org)
+        .snapshot_metas(org)
         .await?
         .into_iter()
         .map(|s| {

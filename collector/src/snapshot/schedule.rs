@@ -176,7 +176,7 @@ async fn run_one(
     now_ms: i64,
 ) -> Result<Option<String>, super::SnapshotError> {
     let scheduled: Vec<_> = store
-        .snapshots(&s.org)
+        .snapshot_metas(&s.org)
         .await?
         .into_iter()
         .filter(|r| r.scheduled)

@@ -117,7 +117,49 @@ pub struct SnapshotRecord {
     pub scheduled: bool,
 }
 
+/// A stored snapshot without its document: what listing, chaining and retention need, read without
+/// touching the (large) document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub id: String,
+    pub org: String,
+    pub seq: u64,
+    pub created_at_ms: i64,
+    /// Hex SHA-256 of the document.
+    pub sha256: String,
+    /// The minisign signature file (`.minisig`) of the document.
+    pub minisig: String,
+    pub scheduled: bool,
+}
+
 impl SnapshotRecord {
+    /// Everything but the document.
+    pub fn meta(&self) -> SnapshotMeta {
+        SnapshotMeta {
+            id: self.id.clone(),
+            org: self.org.clone(),
+            seq: self.seq,
+            created_at_ms: self.created_at_ms,
+            sha256: self.sha256.clone(),
+            minisig: self.minisig.clone(),
+            scheduled: self.scheduled,
+        }
+    }
+
+    /// The record of `meta` and its document.
+    pub fn from_meta(meta: SnapshotMeta, document: String) -> SnapshotRecord {
+        SnapshotRecord {
+            id: meta.id,
+            org: meta.org,
+            seq: meta.seq,
+            created_at_ms: meta.created_at_ms,
+            sha256: meta.sha256,
+            document,
+            minisig: meta.minisig,
+            scheduled: meta.scheduled,
+        }
+    }
+
     /// The id of an organisation's snapshot `seq`.
     pub fn id_of(org: &str, seq: u64) -> String {
         format!("{org}-{seq}")

@@ -19,7 +19,7 @@ pub use alerting::{
     AlertAck, AlertCommit, AlertEvent, AlertRecord, AlertState, Delivery, DeliveryResult,
     DigestMark, NotificationRecord, OutboxEntry, PendingNotice, SinkHealth,
 };
-pub use archive::{HostGroups, SnapshotRecord, WaiverRecord, WaiverRevocation};
+pub use archive::{HostGroups, SnapshotMeta, SnapshotRecord, WaiverRecord, WaiverRevocation};
 pub use model::*;
 
 /// Errors of the storage layer. Variants name the object involved.
@@ -186,12 +186,17 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a signed snapshot durably; `SnapshotOutOfOrder` unless its sequence number is the
     /// organisation's last plus one (so two concurrent snapshots cannot fork the chain).
     async fn add_snapshot(&self, snapshot: SnapshotRecord) -> Result<(), StoreError>;
-    /// An organisation's snapshots, by sequence number.
+    /// An organisation's snapshots with their documents, by sequence number.
     async fn snapshots(&self, org: &str) -> Result<Vec<SnapshotRecord>, StoreError>;
+    /// An organisation's snapshots without their documents, by sequence number (listing,
+    /// retention): no document is read.
+    async fn snapshot_metas(&self, org: &str) -> Result<Vec<SnapshotMeta>, StoreError>;
+    /// The organisation's newest snapshot without its document (the next one chains to it).
+    async fn last_snapshot(&self, org: &str) -> Result<Option<SnapshotMeta>, StoreError>;
     async fn snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError>;
     /// Removes one stored snapshot (retention); `NoSuchSnapshot` when absent. The newest snapshot
     /// of an organisation is never removed (`SnapshotIsNewest`): the next one must chain to it.
-    async fn remove_snapshot(&self, id: &str) -> Result<SnapshotRecord, StoreError>;
+    async fn remove_snapshot(&self, id: &str) -> Result<SnapshotMeta, StoreError>;
 
     // -- host groups (waiver scopes) --------------------------------------------------------------
     /// The groups of one host, sorted; empty when it has none.
@@ -221,6 +226,24 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org: &str,
     ) -> Result<Vec<crate::attestation::AttestationRecord>, StoreError>;
+
+    // -- maintenance windows (see `crate::maintenance`) --------------------------------------------
+    /// Stores a maintenance window, or replaces it (a revocation), durably; `NoSuchOrg` when the
+    /// organisation is unknown.
+    async fn put_maintenance(
+        &self,
+        window: crate::maintenance::MaintenanceRecord,
+    ) -> Result<(), StoreError>;
+    /// Every maintenance window of an organisation, ended and revoked ones included.
+    async fn maintenance_windows(
+        &self,
+        org: &str,
+    ) -> Result<Vec<crate::maintenance::MaintenanceRecord>, StoreError>;
+    /// One maintenance window by its id, whatever its organisation.
+    async fn maintenance_window(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::maintenance::MaintenanceRecord>, StoreError>;
 
     // -- alerts (see `alerting`) -----------------------------------------------------------------
     /// Alerts of one organisation, or of all when `org` is `None`, resolved ones included.

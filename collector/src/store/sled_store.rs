@@ -21,6 +21,8 @@ mod codec;
 mod committer;
 mod export;
 mod fim;
+mod maintenance;
+mod migrate;
 mod writes;
 
 use std::io;
@@ -32,7 +34,8 @@ use sled::IVec;
 use tokio::sync::{mpsc, oneshot};
 
 use self::codec::{
-    decode, encode, findings_prefix, id_prefix, key_name, latest_key, trailing_u64, Record,
+    decode, encode, findings_prefix, id_prefix, key_name, latest_key, trailing_u64, unseal,
+    HostFindings, Record,
 };
 pub use self::committer::CommitStats;
 use self::committer::{Counters, Job};
@@ -40,8 +43,8 @@ pub use self::export::import_new;
 use super::ContractorPolicyRecord;
 use super::{
     Admitted, AuditEntry, AuditRecord, Candidate, FindingRecord, HostRecord, KeyEvent,
-    LatestDomain, Org, PingJob, PingKind, RedeemOutcome, Redemption, SecurityEvent, SnapshotRecord,
-    Store, StoreError, StoredReport, TokenRecord, WaiverRecord, WaiverRevocation,
+    LatestDomain, Org, PingJob, PingKind, RedeemOutcome, Redemption, SecurityEvent, SnapshotMeta,
+    SnapshotRecord, Store, StoreError, StoredReport, TokenRecord, WaiverRecord, WaiverRevocation,
 };
 
 /// One sled tree and its name (for error messages).
@@ -97,6 +100,85 @@ impl Table {
     }
 }
 
+/// The findings of one host (`prefix` is its key, `exact`) or of every host under `prefix`, in key
+/// order. Many hosts are checked and decoded on several threads, each into one vector sized from
+/// the counts the records carry: a read of 10,000 hosts must stay within DESIGN §6's 300 ms.
+fn read_findings(
+    table: &Table,
+    prefix: &[u8],
+    exact: bool,
+) -> Result<Vec<FindingRecord>, StoreError> {
+    let values: Vec<(IVec, IVec)> = if exact {
+        match table.tree.get(prefix)? {
+            Some(value) => vec![(IVec::from(prefix), value)],
+            None => return Ok(Vec::new()),
+        }
+    } else {
+        table.tree.scan_prefix(prefix).collect::<Result<_, _>>()?
+    };
+    let decode_part = |part: &[(IVec, IVec)]| -> Result<Vec<FindingRecord>, StoreError> {
+        let payloads = part
+            .iter()
+            .map(|(key, value)| Ok((key, unseal(table.name, key, value)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut out = Vec::with_capacity(
+            payloads
+                .iter()
+                .map(|(_, p)| HostFindings::count(p))
+                .sum::<usize>()
+                // The counts are checked while decoding: never trust them with a huge allocation.
+                .min(part.iter().map(|(_, v)| v.len()).sum::<usize>() / 41),
+        );
+        for (key, payload) in payloads {
+            HostFindings::decode_into(payload, &mut out).map_err(|reason| StoreError::Corrupt {
+                key: key_name(table.name, key),
+                reason,
+            })?;
+        }
+        Ok(out)
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(FINDINGS_READERS);
+    if workers < 2 || values.len() < FINDINGS_PARALLEL_FROM {
+        return decode_part(&values);
+    }
+    let chunk = values.len().div_ceil(workers);
+    let (first, rest) = values.split_at(chunk.min(values.len()));
+    // The first part is decoded here, the others on scoped threads meanwhile.
+    let (first, others) = std::thread::scope(|scope| {
+        let running: Vec<_> = rest
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || decode_part(part)))
+            .collect();
+        let first = decode_part(first);
+        let others: Vec<Result<Vec<FindingRecord>, StoreError>> = running
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(io_error(
+                        Path::new(table.name),
+                        io::Error::other("a findings decoding thread panicked"),
+                    ))
+                })
+            })
+            .collect();
+        (first, others)
+    });
+    let mut all = first?;
+    let others = others.into_iter().collect::<Result<Vec<_>, _>>()?;
+    all.reserve_exact(others.iter().map(Vec::len).sum());
+    for mut part in others {
+        all.append(&mut part);
+    }
+    Ok(all)
+}
+
+/// At most this many threads decode one findings read.
+const FINDINGS_READERS: usize = 4;
+/// Below this many hosts a findings read is decoded on the reading thread.
+const FINDINGS_PARALLEL_FROM: usize = 256;
+
 /// The open database, shared by the committer thread and the readers.
 struct Inner {
     dir: PathBuf,
@@ -117,7 +199,7 @@ struct Inner {
     report_index: Table,
     /// host 0x00 domain → `LatestDomain` (derived).
     latest: Table,
-    /// org 0x00 host 0x00 n(BE) → `FindingRecord` (derived).
+    /// org 0x00 host 0x00 → `HostFindings`, every finding of the host (derived).
     findings: Table,
     /// host 0x00 n(BE) → `SecurityEvent`.
     security_events: Table,
@@ -224,6 +306,7 @@ impl SledStore {
                 ))
             }
         };
+        migrate::run(&db)?;
         let table = |name: &'static str| -> Result<Table, StoreError> {
             Ok(Table {
                 name,
@@ -240,7 +323,7 @@ impl SledStore {
             reports: table("reports")?,
             report_index: table("report_index")?,
             latest: table("latest")?,
-            findings: table("findings")?,
+            findings: table(migrate::FINDINGS)?,
             security_events: table("security_events")?,
             audit: table("audit")?,
             ping_jobs: table("ping_jobs")?,
@@ -463,7 +546,7 @@ impl Store for SledStore {
         findings: Vec<FindingRecord>,
     ) -> Result<(), StoreError> {
         let id = host_id.to_owned();
-        self.write(move |inner| writes::put_findings(inner, &id, &findings))
+        self.write(move |inner| writes::put_findings(inner, &id, findings))
             .await
     }
 
@@ -484,7 +567,7 @@ impl Store for SledStore {
                 },
                 (None, None) => Vec::new(),
             };
-            let all: Vec<FindingRecord> = inner.findings.scan(&prefix)?;
+            let all = read_findings(&inner.findings, &prefix, host.is_some())?;
             Ok(all
                 .into_iter()
                 .filter(|f| {
@@ -572,7 +655,7 @@ impl Store for SledStore {
         findings: Vec<FindingRecord>,
     ) -> Result<(), StoreError> {
         let prefix = findings_prefix(org, pseudo_host);
-        self.write(move |inner| writes::replace_findings(inner, &prefix, &findings))
+        self.write(move |inner| writes::replace_findings(inner, &prefix, findings))
             .await
     }
 
@@ -607,12 +690,24 @@ impl Store for SledStore {
             .await
     }
 
+    async fn snapshot_metas(&self, org: &str) -> Result<Vec<SnapshotMeta>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| archive::snapshot_metas(inner, &org))
+            .await
+    }
+
+    async fn last_snapshot(&self, org: &str) -> Result<Option<SnapshotMeta>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| archive::last_snapshot(inner, &org))
+            .await
+    }
+
     async fn snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
         let id = id.to_owned();
         self.read(move |inner| archive::snapshot(inner, &id)).await
     }
 
-    async fn remove_snapshot(&self, id: &str) -> Result<SnapshotRecord, StoreError> {
+    async fn remove_snapshot(&self, id: &str) -> Result<SnapshotMeta, StoreError> {
         let id = id.to_owned();
         self.write(move |inner| archive::remove_snapshot(inner, &id))
             .await
@@ -662,6 +757,31 @@ impl Store for SledStore {
         let org = org.to_owned();
         self.read(move |inner| attestations::of_org(inner, &org))
             .await
+    }
+
+    async fn put_maintenance(
+        &self,
+        window: crate::maintenance::MaintenanceRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |inner| maintenance::put(inner, &window))
+            .await
+    }
+
+    async fn maintenance_windows(
+        &self,
+        org: &str,
+    ) -> Result<Vec<crate::maintenance::MaintenanceRecord>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |inner| maintenance::of_org(inner, &org))
+            .await
+    }
+
+    async fn maintenance_window(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::maintenance::MaintenanceRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |inner| maintenance::by_id(inner, &id)).await
     }
 
     async fn alerts(&self, org: Option<&str>) -> Result<Vec<super::AlertRecord>, StoreError> {
@@ -726,5 +846,7 @@ impl Store for SledStore {
 mod contractor_tests;
 #[cfg(test)]
 mod ping_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;

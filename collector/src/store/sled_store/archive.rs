@@ -1,16 +1,23 @@
-//! Waivers, snapshots and host groups in sled: three trees opened on demand (`waivers`: id →
-//! record; `snapshots`: org 0x00 seq(BE) → record; `host_groups`: host id → record), so the rest
-//! of the store's layout is untouched.
+//! Waivers, snapshots and host groups in sled: trees opened on demand (`waivers`: id → record;
+//! `snapshot_meta`: org 0x00 seq(BE) → `SnapshotMeta`; `snapshot_documents`: the same key → the
+//! document's bytes, sealed like every value but not encoded; `host_groups`: host id → record).
+//! Listing, chaining and retention read only the small metadata records.
 //! Writes run on the committer thread like every other write.
 
-use super::codec::{id_prefix, key_name, report_key, with_u64, Record};
+use sled::transaction::Transactional;
+
+use super::codec::{
+    decode, encode, id_prefix, key_name, report_key, seal, trailing_u64, unseal, with_u64, Record,
+};
+use super::writes::tx_error;
 use super::{Inner, Table};
 use crate::store::{
-    HostGroups, HostRecord, SnapshotRecord, StoreError, StoredReport, WaiverRecord,
+    HostGroups, HostRecord, SnapshotMeta, SnapshotRecord, StoreError, StoredReport, WaiverRecord,
     WaiverRevocation,
 };
 
-super::codec::json_record!(WaiverRecord, SnapshotRecord, HostGroups);
+// `SnapshotRecord` (document inside) is store format 1's; read only by the migration now.
+super::codec::json_record!(WaiverRecord, SnapshotRecord, SnapshotMeta, HostGroups);
 
 pub(super) fn waivers_table(inner: &Inner) -> Result<Table, StoreError> {
     Ok(Table {
@@ -19,11 +26,43 @@ pub(super) fn waivers_table(inner: &Inner) -> Result<Table, StoreError> {
     })
 }
 
-pub(super) fn snapshots_table(inner: &Inner) -> Result<Table, StoreError> {
+/// org 0x00 seq(BE) → `SnapshotMeta`.
+pub(super) const SNAPSHOT_META: &str = "snapshot_meta";
+/// org 0x00 seq(BE) → the document's bytes, sealed ([`seal`]) but not encoded.
+pub(super) const SNAPSHOT_DOCUMENTS: &str = "snapshot_documents";
+
+fn snapshot_meta_table(inner: &Inner) -> Result<Table, StoreError> {
     Ok(Table {
-        name: "snapshots",
-        tree: inner.db.open_tree("snapshots")?,
+        name: SNAPSHOT_META,
+        tree: inner.db.open_tree(SNAPSHOT_META)?,
     })
+}
+
+fn snapshot_documents_table(inner: &Inner) -> Result<Table, StoreError> {
+    Ok(Table {
+        name: SNAPSHOT_DOCUMENTS,
+        tree: inner.db.open_tree(SNAPSHOT_DOCUMENTS)?,
+    })
+}
+
+/// Writes a snapshot's metadata and document under `key`, together. Also used by the migration.
+pub(super) fn put_snapshot(
+    meta_tree: &sled::Tree,
+    documents_tree: &sled::Tree,
+    key: &[u8],
+    meta: &SnapshotMeta,
+    document: &[u8],
+) -> Result<(), StoreError> {
+    let meta_value = encode(SNAPSHOT_META, key, meta)?;
+    // Built once: a retried transaction reuses the same bytes instead of copying 100 MB again.
+    let document_value = sled::IVec::from(seal(key, document));
+    (meta_tree, documents_tree)
+        .transaction(|(metas, documents)| {
+            metas.insert(key, meta_value.as_slice())?;
+            documents.insert(key, document_value.clone())?;
+            Ok(())
+        })
+        .map_err(tx_error)
 }
 
 pub(super) fn add_waiver(inner: &Inner, waiver: &WaiverRecord) -> Result<(), StoreError> {
@@ -66,9 +105,9 @@ pub(super) fn add_snapshot(inner: &Inner, snapshot: &SnapshotRecord) -> Result<(
     if !inner.orgs.tree.contains_key(snapshot.org.as_bytes())? {
         return Err(StoreError::NoSuchOrg(snapshot.org.clone()));
     }
-    let table = snapshots_table(inner)?;
+    let metas = snapshot_meta_table(inner)?;
     let prefix = id_prefix(&snapshot.org);
-    let expected = table.last_u64(&prefix)?.unwrap_or(0).saturating_add(1);
+    let expected = metas.last_u64(&prefix)?.unwrap_or(0).saturating_add(1);
     if snapshot.seq != expected {
         return Err(StoreError::SnapshotOutOfOrder {
             org: snapshot.org.clone(),
@@ -76,41 +115,96 @@ pub(super) fn add_snapshot(inner: &Inner, snapshot: &SnapshotRecord) -> Result<(
             expected,
         });
     }
-    table.put(&with_u64(prefix, snapshot.seq), snapshot)
+    put_snapshot(
+        &metas.tree,
+        &snapshot_documents_table(inner)?.tree,
+        &with_u64(prefix, snapshot.seq),
+        &snapshot.meta(),
+        snapshot.document.as_bytes(),
+    )
+}
+
+pub(super) fn snapshot_metas(inner: &Inner, org: &str) -> Result<Vec<SnapshotMeta>, StoreError> {
+    let all: Vec<SnapshotMeta> = snapshot_meta_table(inner)?.scan(&id_prefix(org))?;
+    Ok(all.into_iter().filter(|s| s.org == org).collect())
+}
+
+pub(super) fn last_snapshot(inner: &Inner, org: &str) -> Result<Option<SnapshotMeta>, StoreError> {
+    let table = snapshot_meta_table(inner)?;
+    let Some(item) = table.tree.scan_prefix(id_prefix(org)).next_back() else {
+        return Ok(None);
+    };
+    let (key, value) = item?;
+    let meta: SnapshotMeta = decode(table.name, &key, &value)?;
+    if meta.org != org || trailing_u64(table.name, &key)? != meta.seq {
+        return Err(StoreError::Corrupt {
+            key: key_name(table.name, &key),
+            reason: format!("holds snapshot {:?}", meta.id),
+        });
+    }
+    Ok(Some(meta))
+}
+
+/// The document stored with `meta` under `key`.
+fn document(inner: &Inner, key: &[u8], meta: SnapshotMeta) -> Result<SnapshotRecord, StoreError> {
+    let table = snapshot_documents_table(inner)?;
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        key: key_name(table.name, key),
+        reason: reason.to_owned(),
+    };
+    let value = table
+        .tree
+        .get(key)?
+        .ok_or_else(|| corrupt("the snapshot's document is missing"))?;
+    let bytes = unseal(table.name, key, &value)?;
+    let document =
+        String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("the document is not UTF-8"))?;
+    Ok(SnapshotRecord::from_meta(meta, document))
 }
 
 pub(super) fn snapshots(inner: &Inner, org: &str) -> Result<Vec<SnapshotRecord>, StoreError> {
-    let all: Vec<SnapshotRecord> = snapshots_table(inner)?.scan(&id_prefix(org))?;
-    Ok(all.into_iter().filter(|s| s.org == org).collect())
+    snapshot_metas(inner, org)?
+        .into_iter()
+        .map(|meta| document(inner, &with_u64(id_prefix(org), meta.seq), meta))
+        .collect()
 }
 
 pub(super) fn snapshot(inner: &Inner, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
     let Some((org, seq)) = SnapshotRecord::parse_id(id) else {
         return Ok(None);
     };
-    let record: Option<SnapshotRecord> =
-        snapshots_table(inner)?.get(&with_u64(id_prefix(org), seq))?;
-    Ok(record.filter(|s| s.org == org && s.seq == seq))
+    let key = with_u64(id_prefix(org), seq);
+    let meta: Option<SnapshotMeta> = snapshot_meta_table(inner)?.get(&key)?;
+    match meta.filter(|s| s.org == org && s.seq == seq) {
+        Some(meta) => document(inner, &key, meta).map(Some),
+        None => Ok(None),
+    }
 }
 
-pub(super) fn remove_snapshot(inner: &Inner, id: &str) -> Result<SnapshotRecord, StoreError> {
+pub(super) fn remove_snapshot(inner: &Inner, id: &str) -> Result<SnapshotMeta, StoreError> {
     let Some((org, seq)) = SnapshotRecord::parse_id(id) else {
         return Err(StoreError::NoSuchSnapshot(id.to_owned()));
     };
-    let table = snapshots_table(inner)?;
+    let metas = snapshot_meta_table(inner)?;
     let prefix = id_prefix(org);
     let key = with_u64(prefix.clone(), seq);
-    let Some(record) = table
-        .get::<SnapshotRecord>(&key)?
+    let Some(meta) = metas
+        .get::<SnapshotMeta>(&key)?
         .filter(|s| s.org == org && s.seq == seq)
     else {
         return Err(StoreError::NoSuchSnapshot(id.to_owned()));
     };
-    if table.last_u64(&prefix)? == Some(seq) {
+    if metas.last_u64(&prefix)? == Some(seq) {
         return Err(StoreError::SnapshotIsNewest(id.to_owned()));
     }
-    table.tree.remove(key)?;
-    Ok(record)
+    (&metas.tree, &snapshot_documents_table(inner)?.tree)
+        .transaction(|(m, d)| {
+            m.remove(key.as_slice())?;
+            d.remove(key.as_slice())?;
+            Ok(())
+        })
+        .map_err(tx_error)?;
+    Ok(meta)
 }
 
 fn host_groups_table(inner: &Inner) -> Result<Table, StoreError> {

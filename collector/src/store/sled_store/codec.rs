@@ -3,7 +3,8 @@
 //! Every value is `[version = 1][SHA-256(version || key length || key || payload)][payload]`, so a
 //! flipped bit, a torn value or a value found under another key is reported as
 //! [`StoreError::Corrupt`] and never served. Payloads are compact binary for the bulky records
-//! (stored reports, latest domain states) and JSON for the small ones.
+//! (stored reports, latest domain states, a host's findings), raw bytes for snapshot documents
+//! ([`seal`]) and JSON for the small ones.
 //!
 //! Keys: ids are followed by a 0x00 separator (host ids are UUIDs and organisation ids slugs; readers
 //! also check the decoded record's id), integers are big-endian so that sled's order is theirs.
@@ -45,15 +46,21 @@ pub(super) fn encode<R: Record>(tree: &str, key: &[u8], record: &R) -> Result<Ve
         key: key_name(tree, key),
         reason: format!("cannot encode: {reason}"),
     })?;
-    let mut out = Vec::with_capacity(1 + SUM_LEN + payload.len());
-    out.push(VERSION);
-    out.extend_from_slice(&checksum(key, &payload));
-    out.extend_from_slice(&payload);
-    Ok(out)
+    Ok(seal(key, &payload))
 }
 
-/// Checks and decodes a value read from `key` of `tree`.
-pub(super) fn decode<R: Record>(tree: &str, key: &[u8], value: &[u8]) -> Result<R, StoreError> {
+/// Seals raw bytes stored under `key`: the same frame and checksum as every record, with the bytes
+/// themselves as the payload (a snapshot document), copied once.
+pub(super) fn seal(key: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + SUM_LEN + payload.len());
+    out.push(VERSION);
+    out.extend_from_slice(&checksum(key, payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Checks a value read from `key` of `tree` and returns its payload.
+pub(super) fn unseal<'a>(tree: &str, key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         key: key_name(tree, key),
         reason,
@@ -70,7 +77,15 @@ pub(super) fn decode<R: Record>(tree: &str, key: &[u8], value: &[u8]) -> Result<
     if sum != checksum(key, payload) {
         return Err(corrupt("checksum mismatch".into()));
     }
-    R::from_payload(payload).map_err(corrupt)
+    Ok(payload)
+}
+
+/// Checks and decodes a value read from `key` of `tree`.
+pub(super) fn decode<R: Record>(tree: &str, key: &[u8], value: &[u8]) -> Result<R, StoreError> {
+    R::from_payload(unseal(tree, key, value)?).map_err(|reason| StoreError::Corrupt {
+        key: key_name(tree, key),
+        reason,
+    })
 }
 
 macro_rules! json_record {
@@ -92,6 +107,7 @@ json_record!(
     TokenRecord,
     HostRecord,
     KeyEvent,
+    // Store format 1 kept one JSON record per finding; read only by the migration now.
     FindingRecord,
     SecurityEvent,
     AuditRecord,
@@ -133,6 +149,152 @@ impl<'a> Reader<'a> {
     }
     fn rest(self) -> &'a [u8] {
         self.0
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    fn string(&mut self) -> Result<String, String> {
+        let len = usize::try_from(self.u32()?).map_err(|e| e.to_string())?;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|e| e.to_string())
+    }
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(u8::from_be_bytes(self.array()?))
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
+    let len = u32::try_from(s.len()).map_err(|_| "string too long")?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+/// Every finding of one host (or ping pseudo-host), in order: one value and one checksum per host,
+/// so that reading the findings of 10,000 hosts is 10,000 values, not 410,000 (DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct HostFindings(pub Vec<FindingRecord>);
+
+/// A finding whose organisation, host id and hostname are those of the record's first finding.
+const SAME_HOST: u8 = 0;
+/// A finding that carries its own organisation, host id and hostname.
+const OWN_HOST: u8 = 1;
+
+/// `[count u32]`, then the first finding's `[org][host id][hostname]` (when count > 0), then per
+/// finding `[SAME_HOST | OWN_HOST [org][host id][hostname]][check id][outcome][severity]
+/// [title fr][title en][detail][evaluated at i64][evidence count u32][(epoch, seq)…]`; strings are
+/// `[len u32][UTF-8]`.
+impl Record for HostFindings {
+    fn to_payload(&self) -> Result<Vec<u8>, String> {
+        let count = u32::try_from(self.0.len()).map_err(|_| "too many findings")?;
+        let mut out = Vec::with_capacity(64 + 256 * self.0.len());
+        out.extend_from_slice(&count.to_be_bytes());
+        let Some(first) = self.0.first() else {
+            return Ok(out);
+        };
+        for s in [&first.org, &first.host_id, &first.hostname] {
+            put_str(&mut out, s)?;
+        }
+        for f in &self.0 {
+            if f.org == first.org && f.host_id == first.host_id && f.hostname == first.hostname {
+                out.push(SAME_HOST);
+            } else {
+                out.push(OWN_HOST);
+                for s in [&f.org, &f.host_id, &f.hostname] {
+                    put_str(&mut out, s)?;
+                }
+            }
+            for s in [
+                &f.check_id,
+                &f.outcome,
+                &f.severity,
+                &f.title_fr,
+                &f.title_en,
+                &f.detail,
+            ] {
+                put_str(&mut out, s)?;
+            }
+            out.extend_from_slice(&f.evaluated_at_ms.to_be_bytes());
+            let n = u32::try_from(f.evidence.len()).map_err(|_| "too much evidence")?;
+            out.extend_from_slice(&n.to_be_bytes());
+            for (epoch, seq) in &f.evidence {
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
+        }
+        Ok(out)
+    }
+
+    fn from_payload(payload: &[u8]) -> Result<Self, String> {
+        let mut findings = Vec::new();
+        HostFindings::decode_into(payload, &mut findings)?;
+        Ok(HostFindings(findings))
+    }
+}
+
+impl HostFindings {
+    /// How many findings a payload holds, as it says (checked by [`HostFindings::decode_into`]).
+    pub(super) fn count(payload: &[u8]) -> usize {
+        Reader(payload)
+            .u32()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+    }
+
+    /// Decodes a payload's findings onto the end of `findings` (which the caller may have sized
+    /// with [`HostFindings::count`]); on error `findings` may hold some of them.
+    pub(super) fn decode_into(
+        payload: &[u8],
+        findings: &mut Vec<FindingRecord>,
+    ) -> Result<(), String> {
+        let mut r = Reader(payload);
+        let count = usize::try_from(r.u32()?).map_err(|e| e.to_string())?;
+        if count == 0 {
+            return if r.rest().is_empty() {
+                Ok(())
+            } else {
+                Err("trailing bytes".into())
+            };
+        }
+        // Each finding takes at least 41 bytes: a hostile count cannot make a huge allocation.
+        findings.reserve(count.min(payload.len() / 41));
+        let (org, host_id, hostname) = (r.string()?, r.string()?, r.string()?);
+        for _ in 0..count {
+            let (org, host_id, hostname) = match r.byte()? {
+                SAME_HOST => (org.clone(), host_id.clone(), hostname.clone()),
+                OWN_HOST => (r.string()?, r.string()?, r.string()?),
+                other => return Err(format!("unknown finding tag {other}")),
+            };
+            let check_id = r.string()?;
+            let outcome = r.string()?;
+            let severity = r.string()?;
+            let title_fr = r.string()?;
+            let title_en = r.string()?;
+            let detail = r.string()?;
+            let evaluated_at_ms = r.i64()?;
+            let n = usize::try_from(r.u32()?).map_err(|e| e.to_string())?;
+            let mut evidence = Vec::with_capacity(n.min(r.0.len() / 16));
+            for _ in 0..n {
+                evidence.push((r.u64()?, r.u64()?));
+            }
+            findings.push(FindingRecord {
+                org,
+                host_id,
+                hostname,
+                check_id,
+                outcome,
+                severity,
+                title_fr,
+                title_en,
+                detail,
+                evaluated_at_ms,
+                evidence,
+            });
+        }
+        if !r.rest().is_empty() {
+            return Err("trailing bytes".into());
+        }
+        Ok(())
     }
 }
 
@@ -222,7 +384,7 @@ pub(super) fn latest_key(host: &str, domain: i32) -> Vec<u8> {
     key
 }
 
-/// `org 0x00 host 0x00`.
+/// `org 0x00 host 0x00`: the key of a host's findings.
 pub(super) fn findings_prefix(org: &str, host: &str) -> Vec<u8> {
     let mut key = id_prefix(org);
     key.extend_from_slice(&id_prefix(host));
@@ -299,6 +461,56 @@ mod tests {
             created_at_ms: 1,
         });
         check(Bytes(b"x\0y".to_vec()));
+        let finding = |host: &str, check: &str, evidence: Vec<(u64, u64)>| FindingRecord {
+            org: "mairie".into(),
+            host_id: host.into(),
+            hostname: format!("{host}.local"),
+            check_id: check.into(),
+            outcome: "fail".into(),
+            severity: "high".into(),
+            title_fr: "Mises à jour appliquées".into(),
+            title_en: "Updates applied".into(),
+            detail: "3 paquets en retard".into(),
+            evaluated_at_ms: -7,
+            evidence,
+        };
+        check(HostFindings(vec![]));
+        check(HostFindings(vec![
+            finding("h", "UPD-001", vec![(1, 2), (u64::MAX, 0)]),
+            finding("h", "PWD-001", vec![]),
+            // A finding of another host in the same record keeps its own identity.
+            finding("other", "BKP-001", vec![(3, 4)]),
+            finding("h", "FW-001", vec![(5, 6)]),
+        ]));
+    }
+
+    #[test]
+    fn host_findings_refuse_hostile_payloads() {
+        // A count far beyond the bytes present, an unknown tag and trailing bytes are refused.
+        assert!(HostFindings::from_payload(&u32::MAX.to_be_bytes()).is_err());
+        assert!(HostFindings::from_payload(&[0, 0, 0, 0, 9]).is_err());
+        let mut one = HostFindings(vec![FindingRecord {
+            org: "o".into(),
+            host_id: "h".into(),
+            hostname: "n".into(),
+            check_id: "c".into(),
+            outcome: "pass".into(),
+            severity: "low".into(),
+            title_fr: String::new(),
+            title_en: String::new(),
+            detail: String::new(),
+            evaluated_at_ms: 0,
+            evidence: vec![],
+        }])
+        .to_payload()
+        .unwrap();
+        let tag = 4 + 3 * 4 + 3;
+        one[tag] = 7;
+        assert!(HostFindings::from_payload(&one).is_err());
+        one[tag] = SAME_HOST;
+        assert!(HostFindings::from_payload(&one).is_ok());
+        one.push(0);
+        assert!(HostFindings::from_payload(&one).is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::store::{
 };
 use crate::store::{PingJob, PingKind};
 
-fn tx_error(err: TransactionError<StoreError>) -> StoreError {
+pub(super) fn tx_error(err: TransactionError<StoreError>) -> StoreError {
     match err {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => StoreError::Sled(e),
@@ -318,7 +318,7 @@ pub(super) fn admit(
 pub(super) fn put_findings(
     inner: &Inner,
     host_id: &str,
-    findings: &[FindingRecord],
+    findings: Vec<FindingRecord>,
 ) -> Result<(), StoreError> {
     let host = inner
         .hosts
@@ -328,24 +328,20 @@ pub(super) fn put_findings(
     replace_findings(inner, &prefix, findings)
 }
 
-/// Replaces every finding under `prefix` (one host's, or one ping job's pseudo-host's) in one batch.
+/// Replaces the findings stored under `key` (one host's, or one ping job's pseudo-host's): one
+/// record holding them all, none when there are none.
 pub(super) fn replace_findings(
     inner: &Inner,
-    prefix: &[u8],
-    findings: &[FindingRecord],
+    key: &[u8],
+    findings: Vec<FindingRecord>,
 ) -> Result<(), StoreError> {
-    let mut batch = sled::Batch::default();
-    for item in inner.findings.tree.scan_prefix(prefix) {
-        let (key, _) = item?;
-        batch.remove(key);
+    if findings.is_empty() {
+        inner.findings.tree.remove(key)?;
+        return Ok(());
     }
-    for (i, finding) in (0u64..).zip(findings) {
-        let key = with_u64(prefix.to_vec(), i);
-        let value = encode(inner.findings.name, &key, finding)?;
-        batch.insert(key, value);
-    }
-    inner.findings.tree.apply_batch(batch)?;
-    Ok(())
+    inner
+        .findings
+        .put(key, &super::codec::HostFindings(findings))
 }
 
 pub(super) fn add_security_event(
@@ -432,12 +428,7 @@ pub(super) fn remove_ping_job(inner: &Inner, org: &str, name: &str) -> Result<Pi
             org: org.to_owned(),
             name: name.to_owned(),
         })?;
-    let findings: Vec<sled::IVec> = inner
-        .findings
-        .tree
-        .scan_prefix(findings_prefix(org, &job.pseudo_host()))
-        .keys()
-        .collect::<Result<_, _>>()?;
+    let findings = findings_prefix(org, &job.pseudo_host());
     (
         &inner.ping_jobs.tree,
         &inner.ping_secrets.tree,
@@ -446,9 +437,7 @@ pub(super) fn remove_ping_job(inner: &Inner, org: &str, name: &str) -> Result<Pi
         .transaction(|(jobs, secrets, found)| {
             jobs.remove(key.as_slice())?;
             secrets.remove(&job.secret_hash[..])?;
-            for k in &findings {
-                found.remove(k)?;
-            }
+            found.remove(findings.as_slice())?;
             Ok(())
         })
         .map_err(tx_error)?;
