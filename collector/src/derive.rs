@@ -200,29 +200,68 @@ pub async fn host_findings(
     let Some(host) = store.host(host_id).await? else {
         return Ok(None);
     };
-    let latest = store.latest(host_id).await?;
-    let events = store.security_events(host_id).await?;
-    let policy = store.contractor_policy(&host.org).await?;
-    let mut evidence = host_evidence(&host, &latest, &events, policy.map(|p| p.to_policy()));
-    // The organisation's attestations in force now (ACC-008's VPN half); expired ones are left out.
-    evidence.facts.attestations = crate::attestation::in_force(store, &host.org, now_ms).await?;
+    let org = OrgContext::load(store, &host.org, now_ms).await?;
+    let groups = store.host_groups(host_id).await?;
+    judge_host(store, catalogue, profile, &host, &groups, &org, now_ms)
+        .await
+        .map(Some)
+}
+
+/// What judging any host of one organisation at one instant needs from the organisation: read
+/// once when many hosts are judged together (a snapshot), instead of once per host.
+#[derive(Debug, Clone)]
+pub struct OrgContext {
+    contractor_policy: Option<vigie_policies::ContractorPolicy>,
+    /// In force at the instant it was loaded for (ACC-008's VPN half); expired ones are left out.
+    attestations: Vec<vigie_policies::Attestation>,
+    waivers: Vec<crate::store::WaiverRecord>,
+    /// Every maintenance window of the organisation; each host gets those of its scope (FIM-002).
+    maintenance: Vec<crate::maintenance::MaintenanceRecord>,
+}
+
+impl OrgContext {
+    /// The context of organisation `org` at `now_ms`.
+    pub async fn load(store: &dyn Store, org: &str, now_ms: i64) -> Result<OrgContext, StoreError> {
+        Ok(OrgContext {
+            contractor_policy: store.contractor_policy(org).await?.map(|p| p.to_policy()),
+            attestations: crate::attestation::in_force(store, org, now_ms).await?,
+            waivers: store.waivers(org).await?,
+            maintenance: store.maintenance_windows(org).await?,
+        })
+    }
+}
+
+/// The findings of `host`, whose groups are `groups`, at `now_ms`, in the context `org` of its
+/// organisation loaded for the same instant (see [`host_findings`]).
+pub async fn judge_host(
+    store: &dyn Store,
+    catalogue: &Catalogue,
+    profile: Profile,
+    host: &HostRecord,
+    groups: &[String],
+    org: &OrgContext,
+    now_ms: i64,
+) -> Result<Vec<FindingRecord>, StoreError> {
+    let latest = store.latest(&host.id).await?;
+    let events = store.security_events(&host.id).await?;
+    let mut evidence = host_evidence(host, &latest, &events, org.contractor_policy.clone());
+    evidence.facts.attestations = org.attestations.clone();
+    evidence.facts.maintenance = crate::maintenance::for_host(&org.maintenance, groups, now_ms);
     evidence
         .domains
-        .extend(crate::fim::evidence(store, host_id, now_ms).await?);
+        .extend(crate::fim::evidence(store, &host.id, now_ms).await?);
     // Group waivers become waivers of this host when it is in the group (`WaiverRecord::for_host`).
-    let groups = store.host_groups(host_id).await?;
-    let waivers: Vec<vigie_policies::Waiver> = store
-        .waivers(&host.org)
-        .await?
+    let waivers: Vec<vigie_policies::Waiver> = org
+        .waivers
         .iter()
-        .filter_map(|w| w.for_host(&host.id, &groups, now_ms))
+        .filter_map(|w| w.for_host(&host.id, groups, now_ms))
         .collect();
-    Ok(Some(
+    Ok(
         vigie_policies::evaluate(catalogue, profile, &evidence, &waivers, now_ms)
             .into_iter()
             .map(|f| FindingRecord::from_finding(&host.org, &host.id, &host.hostname, f, now_ms))
             .collect(),
-    ))
+    )
 }
 
 fn host_evidence(
@@ -257,6 +296,7 @@ fn host_evidence(
             equivocation: events.iter().any(|e| e.kind == "equivocation"),
             contractor_policy,
             attestations: Vec::new(),
+            maintenance: Vec::new(),
         },
         domains,
     };

@@ -52,6 +52,7 @@ pub fn findings(
             equivocation: false,
             contractor_policy,
             attestations,
+            maintenance: Vec::new(),
         },
         domains: report
             .domains

@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod evaluate;
 pub mod fim;
 pub mod https;
+pub mod maintenance;
 pub mod perms;
 pub mod ping;
 pub mod pki;

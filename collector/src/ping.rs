@@ -136,6 +136,7 @@ pub fn evidence(job: &PingJob, now_ms: i64) -> Option<HostEvidence> {
             equivocation: false,
             contractor_policy: None,
             attestations: Vec::new(),
+            maintenance: Vec::new(),
         },
         domains: vec![DomainEvidence {
             received_at_ms: now_ms,

@@ -6,6 +6,7 @@ use vigie_proto::v1::{domain_state::State, Domain, DomainState};
 
 use crate::attestation::Attestation;
 use crate::contractor::ContractorPolicy;
+use crate::maintenance::MaintenanceWindow;
 use crate::vocabulary::{OsFamily, Role};
 
 /// Facts about a host that come from the collector's own records, not from the host's reports.
@@ -29,6 +30,9 @@ pub struct HostFacts {
     /// The organisation's attestations in force (`vigie-collector attest`), e.g. VPN MFA for
     /// ACC-008; an expired one is ignored by the rules even if passed.
     pub attestations: Vec<Attestation>,
+    /// The maintenance windows declared for this host (its organisation's, and its groups'), ended
+    /// ones included as long as changes made during them may still be judged (FIM-002).
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// One domain state as stored by the collector.

@@ -10,6 +10,7 @@ mod catalogue;
 mod contractor;
 mod evaluate;
 mod evidence;
+mod maintenance;
 mod related;
 mod rules;
 mod text;
@@ -27,6 +28,7 @@ pub use catalogue::{
 pub use contractor::{CompiledPolicy, ContractorPolicy, LoginVerdict, PolicyError};
 pub use evaluate::{evaluate, Finding};
 pub use evidence::{DomainEvidence, HostEvidence, HostFacts};
+pub use maintenance::MaintenanceWindow;
 pub use thresholds::Thresholds;
 pub use vocabulary::{CheckDomain, OsFamily, Outcome, Profile, Role, Severity, UnknownName};
 pub use waiver::Waiver;

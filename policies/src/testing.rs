@@ -35,6 +35,7 @@ impl Case {
             equivocation: false,
             contractor_policy: None,
             attestations: Vec::new(),
+            maintenance: Vec::new(),
         };
         Case {
             profile: Profile::Standard,

@@ -6,7 +6,8 @@
 //! (64 zeros for the first), `audit_head`, `signing_key_id`, `checks` (the catalogue's checks
 //! the findings name: title, severity, references, remediation, so the document is read alone),
 //! `hosts` (each with `enrollment`, `key_history`, `groups`, `reports` and `findings`),
-//! `waivers` (those in force) and `measures`.
+//! `waivers` (those in force), `maintenance` (the maintenance windows some finding names, absent
+//! when none does) and `measures`.
 //!
 //! A host's `reports` are the stored reports its findings rest on, each once: epoch, seq, the
 //! collector's receive time, and the agent's signed header and signature in base64. A finding's
@@ -76,6 +77,8 @@ pub struct Inputs<'a> {
     pub key_id: &'a str,
     pub hosts: &'a [HostInput],
     pub waivers: &'a [WaiverRecord],
+    /// The organisation's maintenance windows; the document keeps those a finding names.
+    pub maintenance: &'a [crate::maintenance::MaintenanceRecord],
 }
 
 /// RFC 3339 UTC with milliseconds; times before 1970 are clamped to the epoch.
@@ -98,6 +101,8 @@ struct Document<'a> {
     created_at: String,
     format: &'static str,
     hosts: Vec<HostDoc<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    maintenance: Vec<MaintenanceDoc<'a>>,
     measures: Vec<super::rollup::Measure>,
     organisation: OrgDoc<'a>,
     previous_sha256: &'a str,
@@ -105,6 +110,26 @@ struct Document<'a> {
     sequence: String,
     signing_key_id: &'a str,
     waivers: Vec<WaiverDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct MaintenanceDoc<'a> {
+    created_at: String,
+    created_by: &'a str,
+    from: String,
+    group: Option<&'a str>,
+    id: &'a str,
+    owner: &'a str,
+    reason: &'a str,
+    revoked: Option<MaintenanceRevokedDoc<'a>>,
+    until: String,
+}
+
+#[derive(Serialize)]
+struct MaintenanceRevokedDoc<'a> {
+    at: String,
+    by: &'a str,
+    reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -250,6 +275,18 @@ pub fn canonical(inputs: &Inputs<'_>) -> Result<Vec<u8>, DocumentError> {
         created_at: time_text(inputs.created_at_ms),
         format: FORMAT,
         hosts,
+        maintenance: inputs
+            .maintenance
+            .iter()
+            .filter(|w| {
+                inputs
+                    .hosts
+                    .iter()
+                    .flat_map(|h| &h.findings)
+                    .any(|f| f.detail.contains(w.id.as_str()))
+            })
+            .map(maintenance_doc)
+            .collect(),
         measures: super::rollup::rollup(
             inputs.catalogue,
             inputs.hosts.iter().flat_map(|h| &h.findings),
@@ -385,6 +422,24 @@ fn waiver_doc(w: &WaiverRecord) -> WaiverDoc<'_> {
     }
 }
 
+fn maintenance_doc(w: &crate::maintenance::MaintenanceRecord) -> MaintenanceDoc<'_> {
+    MaintenanceDoc {
+        created_at: time_text(w.created_at_ms),
+        created_by: &w.created_by,
+        from: time_text(w.from_ms),
+        group: w.group.as_deref(),
+        id: &w.id,
+        owner: &w.owner,
+        reason: &w.reason,
+        revoked: w.revoked.as_ref().map(|r| MaintenanceRevokedDoc {
+            at: time_text(r.at_ms),
+            by: &r.by,
+            reason: &r.reason,
+        }),
+        until: time_text(w.until_ms),
+    }
+}
+
 /// The trusted comment of a snapshot's signature: what `minisign -V` shows, signed.
 pub fn trusted_comment(org: &str, seq: u64, at: &str, previous: &str, key_id: &str) -> String {
     format!("vigie-snapshot org={org} seq={seq} at={at} prev={previous} key={key_id}")
@@ -450,6 +505,81 @@ mod tests {
 
     /// The typed document serialises to exactly its RFC 8785 form, hostile text included.
     #[test]
+    fn the_document_keeps_the_maintenance_windows_a_finding_names() {
+        let catalogue = Catalogue::builtin().unwrap();
+        let org = Org {
+            id: "mairie".into(),
+            name: "Mairie".into(),
+            created_at_ms: 0,
+        };
+        let window = |id: &str, revoked: bool| crate::maintenance::MaintenanceRecord {
+            id: id.into(),
+            org: "mairie".into(),
+            group: Some("serveurs".into()),
+            from_ms: 1_790_600_000_000,
+            until_ms: 1_790_610_000_000,
+            reason: "migration \"samba\"".into(),
+            owner: "J. Martin".into(),
+            created_at_ms: 1_790_590_000_000,
+            created_by: "uid:0".into(),
+            revoked: revoked.then(|| crate::maintenance::MaintenanceRevocation {
+                at_ms: 1_790_605_000_000,
+                by: "uid:0".into(),
+                reason: "fini plus tôt".into(),
+            }),
+        };
+        let windows = [
+            window("m-00000000000000aa", true),
+            window("m-00000000000000bb", false),
+        ];
+        let mut named = finding(
+            "h1",
+            "FIM-002",
+            "fail",
+            "1 modification non expliquée en 1 j, faite pendant une maintenance déclarée : /etc/a (contenu, pendant la maintenance m-00000000000000aa (migration, J. Martin))",
+        );
+        named.evidence.clear();
+        let hosts = [HostInput {
+            host: host("h1", "srv", false),
+            key_history: Vec::new(),
+            groups: vec!["serveurs".into()],
+            findings: vec![named],
+            reports: BTreeMap::new(),
+        }];
+        let mut inputs = Inputs {
+            org: &org,
+            seq: 1,
+            created_at_ms: 1_790_700_000_000,
+            profile: "standard",
+            catalogue: &catalogue,
+            previous_sha256: NO_PREVIOUS,
+            audit_head: None,
+            key_id: "0123456789ABCDEF",
+            hosts: &hosts,
+            waivers: &[],
+            maintenance: &windows,
+        };
+        let bytes = canonical(&inputs).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            String::from_utf8(super::super::jcs::canonical(&value).unwrap()).unwrap(),
+            String::from_utf8(bytes).unwrap()
+        );
+        let listed = value["maintenance"].as_array().unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["id"], "m-00000000000000aa");
+        assert_eq!(listed[0]["group"], "serveurs");
+        assert_eq!(listed[0]["owner"], "J. Martin");
+        assert_eq!(listed[0]["from"], "2026-09-28T12:53:20.000Z");
+        assert_eq!(listed[0]["revoked"]["reason"], "fini plus tôt");
+        // No finding names a window: the key is absent, so earlier documents are unchanged.
+        inputs.maintenance = &windows[1..];
+        let value: serde_json::Value =
+            serde_json::from_slice(&canonical(&inputs).unwrap()).unwrap();
+        assert!(value.get("maintenance").is_none());
+    }
+
+    #[test]
     fn serialising_the_document_is_canonicalising_it() {
         let catalogue = Catalogue::builtin().unwrap();
         let org = Org {
@@ -510,6 +640,7 @@ mod tests {
                 key_id: "0123456789ABCDEF",
                 hosts: &hosts,
                 waivers: &waivers,
+                maintenance: &[],
             };
             let bytes = canonical(&inputs).unwrap();
             let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -534,6 +665,7 @@ mod tests {
             key_id: "0123456789ABCDEF",
             hosts: std::slice::from_ref(&orphan),
             waivers: &[],
+            maintenance: &[],
         };
         assert!(matches!(
             canonical(&inputs),

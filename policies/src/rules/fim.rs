@@ -7,8 +7,10 @@ use vigie_proto::v1::file_event::Kind;
 use vigie_proto::v1::{FileEvent, FileIntegrity};
 
 use super::Verdict;
+use crate::maintenance::{covering, MaintenanceWindow};
 use crate::text::{duration_fr, host_text, plural};
 use crate::thresholds::ThresholdReader;
+use crate::vocabulary::Severity;
 
 /// Paths whose watching HYG 40 and BP-028 R73 ask for (`-w /etc/ -p wa`, binaries, boot).
 const REQUIRED: &[&str] = &["/etc", "/usr/bin", "/usr/sbin", "/boot"];
@@ -100,7 +102,9 @@ impl Baseline {
 
 /// `fim.changes`: /etc, /usr/bin, /usr/sbin and /boot watched (in real time when
 /// `require_realtime_flag` is 1), and no change in the last `changes_window_secs` that the package
-/// manager does not explain.
+/// manager does not explain. A change the packages do not explain that was seen inside a maintenance
+/// window declared for the host still fails, tagged with the window; when every such change is
+/// inside one, the failure is graded low (docs/fim-maintenance.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Changes {
     require_realtime: bool,
@@ -147,7 +151,12 @@ impl Changes {
         }
     }
 
-    pub(crate) fn judge(&self, s: &FileIntegrity, now_ms: i64) -> Verdict {
+    pub(crate) fn judge(
+        &self,
+        s: &FileIntegrity,
+        windows: &[MaintenanceWindow],
+        now_ms: i64,
+    ) -> Verdict {
         // Coverage: each required path under a watched path, in the state the profile asks for.
         let mut missing = Vec::new();
         for req in REQUIRED {
@@ -190,7 +199,13 @@ impl Changes {
             .collect();
         let explained =
             |e: &&FileEvent| matches!(e.attribution.as_str(), "package-verified" | "unwatched");
-        let unexplained: Vec<&&FileEvent> = recent.iter().filter(|e| !explained(e)).collect();
+        // Each unexplained change with the maintenance window its time fell in, if any.
+        let unexplained: Vec<(&FileEvent, Option<&MaintenanceWindow>)> = recent
+            .iter()
+            .filter(|e| !explained(e))
+            .map(|e| (*e, covering(windows, e.at_ms)))
+            .collect();
+        let in_maintenance = unexplained.iter().filter(|(_, w)| w.is_some()).count();
         // Counts come from the collector's hourly tally when it has one (the list is bounded).
         let in_window: Vec<_> = view
             .hourly
@@ -214,17 +229,27 @@ impl Changes {
             ),
         };
         if n_unexplained > 0 {
-            let named: Vec<String> = unexplained
-                .iter()
-                .rev()
+            // Changes outside any window first, then those inside one; newest first in each.
+            let outside = unexplained.iter().rev().filter(|(_, w)| w.is_none());
+            let inside = unexplained.iter().rev().filter(|(_, w)| w.is_some());
+            let named: Vec<String> = outside
+                .chain(inside)
                 .take(MAX_NAMED)
-                .map(|e| {
+                .map(|(e, w)| {
                     let tag = if e.attribution == "unverified" {
                         ", pendant une activité des paquets sans correspondance"
                     } else {
                         ""
                     };
-                    format!("{} ({}{tag})", path_text(raw(&e.path)), kind_fr(e))
+                    let during = w.map_or_else(String::new, |w| {
+                        format!(
+                            ", pendant la maintenance {} ({}, {})",
+                            host_text(&w.id),
+                            host_text(&w.reason),
+                            host_text(&w.owner)
+                        )
+                    });
+                    format!("{} ({}{tag}{during})", path_text(raw(&e.path)), kind_fr(e))
                 })
                 .collect();
             let more = n_unexplained.saturating_sub(named.len());
@@ -233,14 +258,34 @@ impl Changes {
             } else {
                 String::new()
             };
-            return Verdict::fail(format!(
-                "{} en {} : {}{more}{overflow}",
+            let head = format!(
+                "{} en {}",
                 plural(
                     n_unexplained,
                     "modification non expliquée",
                     "modifications non expliquées"
                 ),
-                duration_fr(self.window_ms),
+                duration_fr(self.window_ms)
+            );
+            // Counted from the bounded list: a change the list no longer holds counts as outside
+            // any window, so a window can only ever lower the grade of changes it is seen to cover.
+            let outside = n_unexplained.saturating_sub(in_maintenance);
+            if outside == 0 {
+                let all = if n_unexplained > 1 { "toutes" } else { "faite" };
+                return Verdict::fail_as(
+                    Severity::Low,
+                    format!(
+                        "{head}, {all} pendant une maintenance déclarée : {}{more}{overflow}",
+                        named.join(", ")
+                    ),
+                );
+            }
+            let inside = match in_maintenance {
+                0 => String::new(),
+                n => format!(" (dont {n} pendant une maintenance déclarée)"),
+            };
+            return Verdict::fail(format!(
+                "{head}{inside} : {}{more}{overflow}",
                 named.join(", ")
             ));
         }
@@ -421,7 +466,7 @@ mod tests {
             ev(b"/etc/passwd", "unverified", &["content", "size"]),
         ];
         assert_eq!(
-            changes().judge(&s, NOW),
+            changes().judge(&s, &[], NOW),
             Verdict::fail(
                 "2 modifications non expliquées en 1 j : /etc/passwd (contenu, taille, pendant une activité des paquets sans correspondance), /etc/caf\\xe9 (droits)"
                     .into()
@@ -430,7 +475,7 @@ mod tests {
         s.collector_view.as_mut().unwrap().recent_events.truncate(1);
         s.collector_view.as_mut().unwrap().recent_overflows = 1;
         assert_eq!(
-            changes().judge(&s, NOW),
+            changes().judge(&s, &[], NOW),
             Verdict::Pass("/etc, /usr/bin, /usr/sbin, /boot surveillés en temps réel ; aucune modification non expliquée en 1 j (1 modification vérifiée par les paquets) ; 1 débordement de la file d'événements suivi d'un contrôle complet".into())
         );
         // Counts come from the hourly tally, which covers what the bounded list left out.
@@ -453,7 +498,7 @@ mod tests {
             },
         ];
         assert_eq!(
-            changes().judge(&s, NOW),
+            changes().judge(&s, &[], NOW),
             Verdict::fail(
                 "9999 modifications non expliquées en 1 j : /etc/b (droits), /etc/a (contenu) et 9997 autres"
                     .into()
@@ -464,7 +509,116 @@ mod tests {
         let mut old = ev(b"/etc/passwd", "", &["content"]);
         old.at_ms = NOW - 25 * H;
         s.collector_view.as_mut().unwrap().recent_events = vec![old];
-        assert!(matches!(changes().judge(&s, NOW), Verdict::Pass(_)));
+        assert!(matches!(changes().judge(&s, &[], NOW), Verdict::Pass(_)));
+    }
+
+    fn window(id: &str, from_ms: i64, until_ms: i64) -> MaintenanceWindow {
+        MaintenanceWindow {
+            id: id.into(),
+            reason: "migration du serveur de fichiers".into(),
+            owner: "J. Martin".into(),
+            from_ms,
+            until_ms,
+        }
+    }
+
+    #[test]
+    fn changes_inside_a_maintenance_window_still_fail_but_graded_low_and_named() {
+        let at = |mut e: FileEvent, at_ms: i64| {
+            e.at_ms = at_ms;
+            e
+        };
+        let windows = [window("m-00000000000000aa", NOW - 3 * H, NOW - H)];
+        let mut s = healthy();
+        s.collector_view.as_mut().unwrap().recent_events = vec![
+            at(
+                ev(b"/usr/bin/ls", "package-verified", &["content"]),
+                NOW - 2 * H,
+            ),
+            at(ev(b"/etc/samba/smb.conf", "", &["content"]), NOW - 2 * H),
+            at(
+                ev(b"/boot/initrd.img", "unverified", &["content"]),
+                NOW - 2 * H,
+            ),
+        ];
+        // Every unexplained change inside the window: still a failure, graded low, each one named
+        // with the window; the package-verified one stays quiet.
+        assert_eq!(
+            changes().judge(&s, &windows, NOW),
+            Verdict::fail_as(
+                Severity::Low,
+                "2 modifications non expliquées en 1 j, toutes pendant une maintenance déclarée : /boot/initrd.img (contenu, pendant une activité des paquets sans correspondance, pendant la maintenance m-00000000000000aa (migration du serveur de fichiers, J. Martin)), /etc/samba/smb.conf (contenu, pendant la maintenance m-00000000000000aa (migration du serveur de fichiers, J. Martin))"
+                    .into()
+            )
+        );
+        // Without the window the same changes fail at the check's own severity.
+        assert!(matches!(
+            changes().judge(&s, &[], NOW),
+            Verdict::Fail { severity: None, .. }
+        ));
+        // The end is exclusive: a change at the end instant, or after, is a plain failure, named
+        // first; the window's change is still told apart.
+        s.collector_view
+            .as_mut()
+            .unwrap()
+            .recent_events
+            .push(at(ev(b"/etc/passwd", "", &["content"]), NOW - H));
+        assert_eq!(
+            changes().judge(&s, &windows, NOW),
+            Verdict::fail(
+                "3 modifications non expliquées en 1 j (dont 2 pendant une maintenance déclarée) : /etc/passwd (contenu), /boot/initrd.img (contenu, pendant une activité des paquets sans correspondance, pendant la maintenance m-00000000000000aa (migration du serveur de fichiers, J. Martin)), /etc/samba/smb.conf (contenu, pendant la maintenance m-00000000000000aa (migration du serveur de fichiers, J. Martin))"
+                    .into()
+            )
+        );
+        // A change before the window started is outside it too.
+        let mut s = healthy();
+        s.collector_view.as_mut().unwrap().recent_events =
+            vec![at(ev(b"/etc/hosts", "", &["content"]), NOW - 3 * H - 1)];
+        assert!(matches!(
+            changes().judge(&s, &windows, NOW),
+            Verdict::Fail { severity: None, .. }
+        ));
+        // Only package-verified changes inside the window: a pass, as anywhere else.
+        s.collector_view.as_mut().unwrap().recent_events = vec![at(
+            ev(b"/usr/bin/ls", "package-verified", &["content"]),
+            NOW - 2 * H,
+        )];
+        assert!(matches!(
+            changes().judge(&s, &windows, NOW),
+            Verdict::Pass(_)
+        ));
+    }
+
+    #[test]
+    fn changes_the_bounded_list_lost_count_as_outside_any_window() {
+        let windows = [window("m-00000000000000bb", NOW - 3 * H, NOW)];
+        let mut s = healthy();
+        let v = s.collector_view.as_mut().unwrap();
+        let mut e = ev(b"/etc/a", "", &["content"]);
+        e.at_ms = NOW - 2 * H;
+        v.recent_events = vec![e];
+        v.hourly = vec![vigie_proto::v1::FimEventCount {
+            hour_ms: NOW - 2 * H,
+            unexplained: 5,
+            explained: 0,
+        }];
+        assert_eq!(
+            changes().judge(&s, &windows, NOW),
+            Verdict::fail(
+                "5 modifications non expliquées en 1 j (dont 1 pendant une maintenance déclarée) : /etc/a (contenu, pendant la maintenance m-00000000000000bb (migration du serveur de fichiers, J. Martin)) et 4 autres"
+                    .into()
+            )
+        );
+        // One change, inside: the singular reads right.
+        s.collector_view.as_mut().unwrap().hourly.clear();
+        assert_eq!(
+            changes().judge(&s, &windows, NOW),
+            Verdict::fail_as(
+                Severity::Low,
+                "1 modification non expliquée en 1 j, faite pendant une maintenance déclarée : /etc/a (contenu, pendant la maintenance m-00000000000000bb (migration du serveur de fichiers, J. Martin))"
+                    .into()
+            )
+        );
     }
 
     #[test]
@@ -474,7 +628,7 @@ mod tests {
         s.watched[0].state = "scanned".into();
         s.realtime = false;
         assert_eq!(
-            changes().judge(&s, NOW),
+            changes().judge(&s, &[], NOW),
             Verdict::fail(
                 "non surveillés : /etc, /boot (surveillance en temps réel inactive)".into()
             )
@@ -491,7 +645,7 @@ mod tests {
             ..WatchedPath::default()
         }];
         // "/" covers nothing by prefix match of "/" + "/": only real parents count.
-        assert!(matches!(relaxed.judge(&s, NOW), Verdict::Fail { .. }));
+        assert!(matches!(relaxed.judge(&s, &[], NOW), Verdict::Fail { .. }));
         s.watched = vec![
             WatchedPath {
                 path: path(b"/etc"),
@@ -512,7 +666,7 @@ mod tests {
                 ..WatchedPath::default()
             },
         ];
-        assert!(matches!(relaxed.judge(&s, NOW), Verdict::Pass(_)));
+        assert!(matches!(relaxed.judge(&s, &[], NOW), Verdict::Pass(_)));
     }
 
     #[test]

@@ -428,7 +428,7 @@ impl Rule {
                 _ => Verdict::malformed(),
             },
             (Params::FimChanges(p), _) => match state {
-                Some(State::FileIntegrity(s)) => p.judge(s, now_ms),
+                Some(State::FileIntegrity(s)) => p.judge(s, &facts.maintenance, now_ms),
                 _ => Verdict::malformed(),
             },
             (Params::FimTamper(p), _) => match state {
