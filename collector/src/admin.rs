@@ -73,6 +73,23 @@ pub enum Request {
         measure: String,
         reason: String,
     },
+    /// Declares a maintenance window (`maintenance`); the times are parsed by the client.
+    MaintenanceAdd {
+        org: String,
+        group: Option<String>,
+        from_ms: i64,
+        until_ms: i64,
+        reason: String,
+        owner: String,
+    },
+    MaintenanceList {
+        org: String,
+    },
+    /// Ends a window now (a planned one never starts).
+    MaintenanceRevoke {
+        id: String,
+        reason: String,
+    },
     TokenCreate {
         org: String,
         ttl_secs: u64,
@@ -88,6 +105,10 @@ pub enum Request {
         reason: String,
     },
     HostHistory {
+        host: String,
+    },
+    /// A host's recent file-integrity events, with their content diffs (escaped host text).
+    HostFimEvents {
         host: String,
     },
     Findings {
@@ -357,6 +378,13 @@ pub async fn execute(
             tracing::warn!(target: "security", host = %host, actor, "Host revoked.");
             Ok(format!("host {host} revoked\n"))
         }
+        Request::HostFimEvents { host } => {
+            store
+                .host(&host)
+                .await?
+                .ok_or_else(|| StoreError::NoSuchHost(host.clone()))?;
+            Ok(crate::fim::events_text(store, &host).await?)
+        }
         Request::HostHistory { host } => {
             let events = store.key_history(&host).await?;
             serde_json::to_string_pretty(&events)
@@ -483,6 +511,11 @@ pub async fn execute(
         | Request::AttestList { .. }
         | Request::AttestRevoke { .. }) => {
             crate::attestation::execute(store, profile, actor, now, req).await
+        }
+        req @ (Request::MaintenanceAdd { .. }
+        | Request::MaintenanceList { .. }
+        | Request::MaintenanceRevoke { .. }) => {
+            crate::maintenance::execute(store, profile, actor, now, req).await
         }
         req @ (Request::AlertsList { .. }
         | Request::AlertsAck { .. }

@@ -193,7 +193,7 @@ pub async fn fold(
                             received_at_ms: cand.received_at_ms,
                             epoch: cand.epoch,
                             seq: cand.seq,
-                            bytes: hex::encode(ev.encode_to_vec()),
+                            bytes: hex::encode(bounded(ev).encode_to_vec()),
                         });
                         if l.recent.len() > MAX_RECENT {
                             l.recent.pop_front();
@@ -333,6 +333,101 @@ fn compare(l: &mut Ledger, old: Option<&FileIntegrity>, new: &FileIntegrity, at_
     l.last_sync_result = result;
     l.touched.clear();
     l.touched_all = false;
+}
+
+/// Longest content diff kept per event (the agent sends at most 8 KiB; host data is hostile).
+const MAX_DIFF_BYTES: usize = 8 * 1024;
+/// Longest note kept per event.
+const MAX_NOTE_BYTES: usize = 64;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+/// An event as the ledger keeps it: its content diff and note bounded.
+fn bounded(ev: &FileEvent) -> FileEvent {
+    let mut ev = ev.clone();
+    cut(&mut ev.content_diff, MAX_DIFF_BYTES);
+    cut(&mut ev.content_diff_note, MAX_NOTE_BYTES);
+    ev
+}
+
+/// Host text for a terminal: control characters, bidirectional overrides and other invisible
+/// format characters as `\u{…}`, backslashes doubled; everything else (accents, «») as is.
+pub fn escape_host(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}' | '\u{feff}');
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_control() || invisible {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A host's recent file-integrity events for `host fim-events`, newest last: one line per event
+/// (receive time in ms, kind, path, attribution, changed fields), then its content diff, if any,
+/// one escaped line each after `    | `, or the note saying why an allowlisted file has none.
+pub async fn events_text(store: &dyn Store, host: &str) -> Result<String, StoreError> {
+    let l = load(store, host).await?;
+    let mut out = String::new();
+    if l.omitted > 0 {
+        out.push_str(&format!("({} older events omitted)\n", l.omitted));
+    }
+    for s in &l.recent {
+        let Some(ev) = hex::decode(&s.bytes)
+            .ok()
+            .and_then(|b| FileEvent::decode(b.as_slice()).ok())
+        else {
+            continue;
+        };
+        let kind = v1::file_event::Kind::try_from(ev.kind)
+            .map(|k| k.as_str_name().to_ascii_lowercase())
+            .unwrap_or_else(|_| "unknown".into());
+        let path = |p: &Option<v1::Path>| {
+            let mut t = String::new();
+            for chunk in p.as_ref().map_or(&[][..], |p| &p.raw).utf8_chunks() {
+                t.push_str(&escape_host(chunk.valid()));
+                for b in chunk.invalid() {
+                    t.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            t
+        };
+        out.push_str(&format!("{} {kind} {}", s.received_at_ms, path(&ev.path)));
+        if ev.from_path.is_some() {
+            out.push_str(&format!(" from {}", path(&ev.from_path)));
+        }
+        if !ev.attribution.is_empty() {
+            out.push_str(&format!(" [{}]", escape_host(&ev.attribution)));
+        }
+        if !ev.changed.is_empty() {
+            out.push_str(&format!(" changed: {}", escape_host(&ev.changed.join(","))));
+        }
+        out.push('\n');
+        for line in ev.content_diff.lines() {
+            out.push_str(&format!("    | {}\n", escape_host(line)));
+        }
+        if !ev.content_diff_note.is_empty() {
+            out.push_str(&format!(
+                "    (no diff: {})\n",
+                escape_host(&ev.content_diff_note)
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The file-integrity evidence the evaluator judges: the newest status with the collector's view
@@ -614,5 +709,53 @@ mod tests {
             (v.last_sync_ms, v.last_sync_result.as_str()),
             (300, "match")
         );
+    }
+
+    #[tokio::test]
+    async fn content_diffs_are_kept_bounded_and_shown_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 8 << 20).unwrap();
+        let mut hostile =
+            "-PermitRootLogin no\n+PermitRootLogin yes \u{1b}[2J\u{202e}\\x\n".to_owned();
+        hostile.push_str(&"+ligne\n".repeat(3_000));
+        let st = fim(
+            FileIntegrity {
+                part: Part::Events as i32,
+                events: vec![
+                    FileEvent {
+                        kind: 2,
+                        path: path(b"/etc/ssh/sshd\n_config"),
+                        content_diff: hostile,
+                        content_diff_note: "x".repeat(500),
+                        ..FileEvent::default()
+                    },
+                    FileEvent {
+                        kind: 2,
+                        path: path(b"/etc/motd"),
+                        ..FileEvent::default()
+                    },
+                ],
+                ..FileIntegrity::default()
+            },
+            None,
+        );
+        fold(&store, "h", &[(cand(1, 100), report(vec![st]))])
+            .await
+            .unwrap();
+        let v = view(&store).await;
+        assert_eq!(v.recent_events[0].content_diff.len(), MAX_DIFF_BYTES);
+        assert_eq!(v.recent_events[0].content_diff_note.len(), MAX_NOTE_BYTES);
+        let text = events_text(&store, "h").await.unwrap();
+        assert!(
+            text.contains("100 modified /etc/ssh/sshd\\u{a}_config\n"),
+            "{text}"
+        );
+        assert!(text.contains("    | -PermitRootLogin no\n"), "{text}");
+        assert!(
+            text.contains("    | +PermitRootLogin yes \\u{1b}[2J\\u{202e}\\\\x\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
+        assert!(text.ends_with("100 modified /etc/motd\n"), "{text}");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 mod alerts_cli;
 mod archive_cli;
 mod attest_cli;
+mod maintenance_cli;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -163,6 +164,11 @@ enum Command {
         #[command(subcommand)]
         command: attest_cli::AttestCommand,
     },
+    /// Maintenance windows of an organisation: file changes inside are tagged and graded low.
+    Maintenance {
+        #[command(subcommand)]
+        command: maintenance_cli::MaintenanceCommand,
+    },
     Snapshot {
         #[command(subcommand)]
         command: archive_cli::SnapshotCommand,
@@ -285,6 +291,13 @@ enum HostCommand {
         reason: String,
     },
     History {
+        #[arg(long)]
+        data_dir: PathBuf,
+        host: String,
+    },
+    /// Recent file-integrity events of a host, with the content diffs of allowlisted files
+    /// (secrets masked by the agent; host text escaped).
+    FimEvents {
         #[arg(long)]
         data_dir: PathBuf,
         host: String,
@@ -462,6 +475,9 @@ async fn run(cli: Cli) -> Result<()> {
                     host,
                     reason,
                 } => (data_dir, Request::HostRevoke { host, reason }),
+                HostCommand::FimEvents { data_dir, host } => {
+                    (data_dir, Request::HostFimEvents { host })
+                }
                 HostCommand::History { data_dir, host } => {
                     (data_dir, Request::HostHistory { host })
                 }
@@ -561,6 +577,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Waiver { command } => archive_cli::waiver(command).await,
         Command::Attest { command } => attest_cli::run(command).await,
+        Command::Maintenance { command } => maintenance_cli::run(command).await,
         Command::Snapshot { command } => archive_cli::snapshot(command).await,
         Command::Alerts { command } => alerts_cli::run(command).await,
         Command::Audit { command } => archive_cli::audit(command).await,

@@ -74,6 +74,12 @@ pub struct FimConfig {
     pub dpkg_busy_grace_secs: u64,
     /// Root under which the logical paths live (`/` on a live host; a mounted tree in tests).
     pub root: PathBuf,
+    /// Globs of files whose content changes come with a unified diff (opt-in: empty, the default,
+    /// diffs nothing). Secret-looking values are masked before any copy is kept or sent; see
+    /// `redact.rs`. Globs covering `/etc/shadow` and its kin are refused.
+    pub diff_paths: Vec<String>,
+    /// Largest file, in bytes, whose content is diffed (1 to 1,048,576).
+    pub diff_max_bytes: u64,
     /// `check --state-dir`: where the status probe reads the running agent's status (never writes).
     #[serde(skip)]
     pub status_read_dir: Option<PathBuf>,
@@ -110,6 +116,8 @@ impl Default for FimConfig {
             dpkg_admin_dir: PathBuf::from("/var/lib/dpkg"),
             dpkg_busy_grace_secs: 120,
             root: PathBuf::from("/"),
+            diff_paths: Vec::new(),
+            diff_max_bytes: 64 * 1024,
             status_read_dir: None,
         }
     }
@@ -187,6 +195,7 @@ impl FimConfig {
                 return Err(invalid(key, format!("{} is not absolute", p.display())));
             }
         }
+        super::diff::Allowlist::compile(self)?;
         let mut out = Vec::new();
         for w in &self.paths {
             let raw = w.path.as_os_str().as_bytes();

@@ -4,6 +4,7 @@
 //! is busy. See DESIGN.md §4 (file integrity) and `fim.proto` for the evidence.
 
 pub mod config;
+pub mod diff;
 mod dpkg;
 pub mod events;
 pub mod hash;
@@ -12,6 +13,7 @@ mod prio;
 pub mod probe;
 pub mod realtime;
 pub mod record;
+pub mod redact;
 pub mod scan;
 pub mod sink;
 pub mod store;

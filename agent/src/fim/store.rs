@@ -1,7 +1,8 @@
 //! The file-integrity store: its own sled database in `STATE/fim/db` (cache capped), apart from
 //! every other agent file. Trees: `baseline` (key → [`Record`]), `pending` (key → events not yet in
 //! the outbox, one per path), `notices` (time-ordered incidents not yet reported) and `meta`
-//! (baseline id and state, scan checkpoint, schedules, counters).
+//! (baseline id and state, scan checkpoint, schedules, counters); `diff.rs` adds the redacted
+//! copies of allowlisted files.
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,12 @@ impl Store {
             notices,
             meta,
         })
+    }
+
+    /// Another tree of the same database (`texts` and `texts_reported`: the redacted copies of
+    /// `diff.rs`).
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        self.db.open_tree(name).map_err(self.err())
     }
 
     pub fn err(&self) -> impl Fn(sled::Error) -> StoreError + '_ {
