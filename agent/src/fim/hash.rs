@@ -1,18 +1,17 @@
-//! SHA-256 of every byte of a regular file, streamed, whatever its size: opened without following a
-//! symlink and without blocking on a FIFO swapped in, checked to be the inode the walk saw, and
-//! re-read when it changed while being read (a file growing while hashed). A file that keeps changing
-//! or cannot be read is recorded with its error, never skipped.
+//! SHA-256 of every byte of a regular file, streamed, whatever its size: opened relative to its
+//! directory's handle without following a symlink and without blocking on a FIFO swapped in, checked
+//! (`fstat` on the open file) to be a regular file and the inode the walk saw, and re-read when it
+//! changed while being read (a file growing while hashed). A file that keeps changing or cannot be
+//! read is recorded with its error, never skipped.
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::OFlags;
+use rustix::fs::{fstat, openat, Mode as FsMode, OFlags};
+use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
 use super::record::{FileType, Record};
-use super::walk::io_text;
+use super::walk::{io_text, record_of, stat_at};
 
 /// Reads per file before giving up on a file that keeps changing.
 const ATTEMPTS: usize = 3;
@@ -28,8 +27,8 @@ pub enum Hashed {
     Gone,
 }
 
-/// Hashes the regular file at `phys`, which the walk saw as `seen`.
-pub fn hash_file(phys: &Path, seen: &Record, buf: &mut [u8]) -> Hashed {
+/// Hashes the regular file `name` in the directory `dir`, which the walk saw as `seen`.
+pub fn hash_at(dir: BorrowedFd<'_>, name: &[u8], seen: &Record, buf: &mut [u8]) -> Hashed {
     let mut seen = seen.clone();
     let mut last_error = String::new();
     for _ in 0..ATTEMPTS {
@@ -39,39 +38,47 @@ pub fn hash_file(phys: &Path, seen: &Record, buf: &mut [u8]) -> Hashed {
                 bytes: 0,
             };
         }
-        let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC).bits();
-        let mut f = match OpenOptions::new()
-            .read(true)
-            .custom_flags(flags as i32)
-            .open(phys)
-        {
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match openat(dir, name, flags, FsMode::empty()) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Hashed::Gone,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(Errno::NOENT) => return Hashed::Gone,
+            Err(e @ (Errno::ACCESS | Errno::PERM)) => {
                 let mut rec = seen;
-                rec.error = Some(io_text(&e));
+                rec.error = Some(io_text(&e.into()));
                 return Hashed::Done { rec, bytes: 0 };
             }
             Err(e) => {
                 // ELOOP: it became a symlink; anything else: look again.
-                last_error = io_text(&e);
-                match restat(phys) {
-                    Some(r) => {
+                last_error = io_text(&e.into());
+                match stat_at(dir, name) {
+                    Ok(r) => {
                         seen = r;
                         continue;
                     }
-                    None => return Hashed::Gone,
+                    Err(_) => return Hashed::Gone,
                 }
             }
         };
-        // One `fstat`, after reading: the content is what the walk's `lstat` described only if the
-        // same inode still has the same size and times (a write moves mtime, a chmod or a rename
-        // moves ctime).
-        let read = read_all(&mut f, buf, seen.size);
-        let after = match f.metadata() {
-            Ok(m) => Record::from_meta(&m),
+        // What was opened is a regular file, the inode the walk saw (not one swapped in since); its
+        // `fstat` now is the reference the content must still match after reading.
+        let before = match fstat(&fd) {
+            Ok(st) => record_of(&st),
             Err(e) => {
-                last_error = io_text(&e);
+                last_error = io_text(&e.into());
+                continue;
+            }
+        };
+        if before.ftype != FileType::File || before.ino != seen.ino {
+            last_error = "replaced while being read".to_owned();
+            seen = before;
+            continue;
+        }
+        let read = read_all(&fd, buf, before.size);
+        let after = match fstat(&fd) {
+            Ok(st) => record_of(&st),
+            Err(e) => {
+                last_error = io_text(&e.into());
                 continue;
             }
         };
@@ -79,16 +86,18 @@ pub fn hash_file(phys: &Path, seen: &Record, buf: &mut [u8]) -> Hashed {
             Ok(d) => d,
             Err(e) => {
                 let mut rec = after;
-                rec.error = Some(format!("read error: {}", io_text(&e)));
+                rec.error = Some(format!("read error: {}", io_text(&e.into())));
                 return Hashed::Done { rec, bytes: 0 };
             }
         };
+        // The same size and times after reading as before: a write moves mtime, a chmod or a
+        // rename moves ctime.
         let stable = after.ftype == FileType::File
-            && after.ino == seen.ino
-            && after.size == seen.size
+            && after.ino == before.ino
+            && after.size == before.size
             && after.size == bytes
-            && after.mtime_ns == seen.mtime_ns
-            && after.ctime_ns == seen.ctime_ns;
+            && after.mtime_ns == before.mtime_ns
+            && after.ctime_ns == before.ctime_ns;
         if stable {
             let mut rec = after;
             rec.sha256 = Some(digest);
@@ -107,32 +116,24 @@ pub fn hash_file(phys: &Path, seen: &Record, buf: &mut [u8]) -> Hashed {
     Hashed::Done { rec, bytes: 0 }
 }
 
-fn restat(phys: &Path) -> Option<Record> {
-    let m = std::fs::symlink_metadata(phys).ok()?;
-    let mut r = Record::from_meta(&m);
-    if r.ftype == FileType::Symlink {
-        r.link = std::fs::read_link(phys)
-            .ok()
-            .map(|t| std::os::unix::ffi::OsStrExt::as_bytes(t.as_os_str()).to_vec());
-    }
-    Some(r)
-}
-
-/// Reads to the end, or to `expect` bytes (the size `fstat` gave): a file that grew meanwhile is
-/// caught by the second `fstat`, and small files cost one `read` instead of two.
-fn read_all(f: &mut File, buf: &mut [u8], expect: u64) -> std::io::Result<([u8; 32], u64)> {
+/// Reads to the end, or to `expect` bytes (the size `fstat` gave), whichever comes first, and at
+/// most one buffer past it: a file that grew meanwhile is caught by the second `fstat` (and one that
+/// never ends, a device swapped in, cannot hold the read), and small files cost one `read`.
+fn read_all(fd: &OwnedFd, buf: &mut [u8], expect: u64) -> Result<([u8; 32], u64), Errno> {
     let mut h = Sha256::new();
     let mut total = 0u64;
+    let mut reads = 0u32;
     loop {
-        if total >= expect && expect > 0 {
+        if total >= expect && (expect > 0 || reads > 0) {
             break;
         }
-        let n = match f.read(buf) {
+        let n = match rustix::io::read(fd.as_fd(), &mut *buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(Errno::INTR) => continue,
             Err(e) => return Err(e),
         };
+        reads += 1;
         h.update(buf.get(..n).unwrap_or_default());
         total += n as u64;
     }
@@ -142,10 +143,19 @@ fn read_all(f: &mut File, buf: &mut [u8], expect: u64) -> std::io::Result<([u8; 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::{File, OpenOptions};
     use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
 
     fn seen(p: &Path) -> Record {
         Record::from_meta(&std::fs::symlink_metadata(p).unwrap())
+    }
+
+    /// Hashes `p` through a handle on its directory, as the scan does.
+    fn hash_file(p: &Path, seen: &Record, buf: &mut [u8]) -> Hashed {
+        let dir = File::open(p.parent().unwrap()).unwrap();
+        hash_at(dir.as_fd(), p.file_name().unwrap().as_bytes(), seen, buf)
     }
 
     #[test]

@@ -7,13 +7,23 @@
 //! The walk reports what it could not see rather than skipping it: a directory it could not list
 //! (`Unlisted`, so that the scan keeps what the baseline knows below it) and a path it could not
 //! `lstat` (`Unstatable`).
+//!
+//! Every directory is opened once (`O_DIRECTORY | O_NOFOLLOW`) and its children are looked at
+//! relative to that handle (`fstatat`, `readlinkat`, and the hashing `openat`), never by full path.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::GlobBuilder;
+use rustix::fs::{
+    fstat, openat, readlinkat, statat, AtFlags, FileType as RawType, Mode as FsMode, OFlags,
+    RawDir, Stat, CWD,
+};
+use rustix::io::Errno;
 
 use super::config::Watch;
 use super::record::{key_of, key_within, FileType, Record};
@@ -214,11 +224,21 @@ fn expand(root: &Path, pattern: &[u8]) -> Vec<Vec<u8>> {
     prefixes
 }
 
+/// An open directory: the walk lists it, `fstatat`s and `readlinkat`s its children, and the hashing
+/// `openat`s its files through this handle, so no path is looked up from the root again and a
+/// directory swapped for a symlink after it was opened cannot redirect what is read below it.
+pub type DirFd = Arc<OwnedFd>;
+
 /// What the walk found at one path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Item {
-    /// A watched path and its `lstat` (symlink target read; content not hashed yet).
-    Entry { path: Vec<u8>, rec: Record },
+    /// A watched path and its `lstat` (symlink target read; content not hashed yet), with the handle
+    /// of the directory it is in (its name is the path's last component).
+    Entry {
+        path: Vec<u8>,
+        rec: Record,
+        dir: DirFd,
+    },
     /// A watched directory whose entries could not be listed: keep what the baseline knows below it.
     Unlisted { path: Vec<u8> },
     /// A watched path that could not be `lstat`ed: keep what the baseline knows of it and below.
@@ -235,11 +255,110 @@ impl Item {
     }
 }
 
+/// The last component of a logical path (its name in its directory).
+pub fn name_of(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => path.get(i + 1..).unwrap_or_default(),
+        None => path,
+    }
+}
+
+/// The entry for what `fstatat`/`fstat` returned (the same facts as [`Record::from_meta`]).
+// The `stat` field types differ between architectures (`c_long` here, `i64` there).
+#[allow(clippy::unnecessary_cast)]
+pub fn record_of(st: &Stat) -> Record {
+    let ftype = match RawType::from_raw_mode(st.st_mode as u32) {
+        RawType::RegularFile => FileType::File,
+        RawType::Directory => FileType::Dir,
+        RawType::Symlink => FileType::Symlink,
+        RawType::Fifo => FileType::Fifo,
+        RawType::Socket => FileType::Socket,
+        RawType::CharacterDevice => FileType::CharDevice,
+        RawType::BlockDevice => FileType::BlockDevice,
+        _ => FileType::Unknown,
+    };
+    Record {
+        ftype,
+        mode: (st.st_mode as u32) & 0o7777,
+        uid: st.st_uid as u32,
+        gid: st.st_gid as u32,
+        size: st.st_size as u64,
+        mtime_ns: (st.st_mtime as i64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(st.st_mtime_nsec as i64),
+        ctime_ns: (st.st_ctime as i64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(st.st_ctime_nsec as i64),
+        ino: st.st_ino as u64,
+        sha256: None,
+        link: None,
+        error: None,
+    }
+}
+
+/// `lstat` of `name` in `dir`, with the symlink target read.
+pub fn stat_at(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<Record> {
+    let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let mut rec = record_of(&st);
+    if rec.ftype == FileType::Symlink {
+        match readlinkat(dir, name, Vec::new()) {
+            Ok(t) => rec.link = Some(t.into_bytes()),
+            Err(e) => rec.error = Some(io_text(&e.into())),
+        }
+    }
+    Ok(rec)
+}
+
+/// Opens directory `name` in `dir` without following a symlink: readable to list it, or only as a
+/// handle to reach what is below (`O_PATH`, which needs no read permission).
+fn open_dir(dir: BorrowedFd<'_>, name: &[u8], list: bool) -> std::io::Result<OwnedFd> {
+    let how = if list { OFlags::RDONLY } else { OFlags::PATH };
+    let fd = openat(
+        dir,
+        name,
+        how | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        FsMode::empty(),
+    )?;
+    Ok(fd)
+}
+
+/// Opens the directory `path` (logical) from the root, one component at a time, never following a
+/// symlink. `Ok(None)`: it is not there (or not a directory).
+fn open_chain(root: BorrowedFd<'_>, path: &[u8]) -> std::io::Result<Option<OwnedFd>> {
+    let mut cur: Option<OwnedFd> = None;
+    for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        let at = match &cur {
+            Some(fd) => fd.as_fd(),
+            None => root,
+        };
+        match open_dir(at, comp, false) {
+            Ok(fd) => cur = Some(fd),
+            Err(e) if gone(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    match cur {
+        Some(fd) => Ok(Some(fd)),
+        None => open_dir(root, b".", false).map(Some),
+    }
+}
+
+/// Errors that mean "nothing there to look at": vanished, or a component is not a directory (a
+/// symlink, never followed).
+fn gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+        || matches!(e.raw_os_error(), Some(c) if c == Errno::NOTDIR.raw_os_error() || c == Errno::LOOP.raw_os_error())
+}
+
 struct Frame {
     dir: Vec<u8>,
+    fd: DirFd,
     children: Vec<Vec<u8>>,
     next: usize,
 }
+
+/// Bytes for `getdents64`: a name is at most 255 bytes, so this never has to grow.
+const DIRENT_BUF: usize = 32 * 1024;
 
 /// The walk, as an iterator of [`Item`]s in key order.
 pub struct Walker<'a> {
@@ -247,36 +366,91 @@ pub struct Walker<'a> {
     stack: Vec<Frame>,
     after: Option<Vec<u8>>,
     out: VecDeque<Item>,
+    dirent: Vec<u8>,
+    opened: u64,
 }
 
 impl<'a> Walker<'a> {
-    /// Walks every watched path; with `after`, only what comes after that key (a resume).
-    pub fn full(cover: &'a Cover, after: Option<Vec<u8>>) -> Walker<'a> {
-        let mut w = Walker {
+    fn new(cover: &'a Cover, after: Option<Vec<u8>>) -> Walker<'a> {
+        Walker {
             cover,
             stack: Vec::new(),
             after,
             out: VecDeque::new(),
-        };
+            dirent: Vec::new(),
+            opened: 0,
+        }
+    }
+
+    /// The root of the tree (`/` on a host), as a handle.
+    fn open_root(&mut self) -> std::io::Result<OwnedFd> {
+        self.opened += 1;
+        let fd = openat(
+            CWD,
+            self.cover.root.as_path(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            FsMode::empty(),
+        )?;
+        Ok(fd)
+    }
+
+    /// Walks every watched path; with `after`, only what comes after that key (a resume).
+    pub fn full(cover: &'a Cover, after: Option<Vec<u8>>) -> Walker<'a> {
+        let mut w = Walker::new(cover, after);
         let children = cover.hints(b"");
-        w.stack.push(Frame {
-            dir: Vec::new(),
-            children,
-            next: 0,
-        });
+        match w.open_root() {
+            Ok(fd) => w.stack.push(Frame {
+                dir: Vec::new(),
+                fd: Arc::new(fd),
+                children,
+                next: 0,
+            }),
+            Err(e) if gone(&e) => {}
+            Err(e) => {
+                for name in children {
+                    let mut path = b"/".to_vec();
+                    path.extend_from_slice(&name);
+                    w.cant_stat(path, &e);
+                }
+            }
+        }
         w
     }
 
     /// Walks `path` and, for a directory, what is watched below it.
     pub fn scope(cover: &'a Cover, path: &[u8]) -> Walker<'a> {
-        let mut w = Walker {
-            cover,
-            stack: Vec::new(),
-            after: None,
-            out: VecDeque::new(),
+        let mut w = Walker::new(cover, None);
+        let parent = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => path.get(..i).unwrap_or_default(),
+            None => b"",
         };
-        w.visit(path.to_vec());
+        let opened = w
+            .open_root()
+            .and_then(|root| open_chain(root.as_fd(), parent));
+        match opened {
+            Ok(Some(fd)) => {
+                w.opened += 1;
+                w.visit(&Arc::new(fd), path.to_vec());
+            }
+            Err(e) if !gone(&e) => w.cant_stat(path.to_vec(), &e),
+            _ => {}
+        }
         w
+    }
+
+    /// Directories opened so far: each open one costs a descriptor for as long as an entry in it is
+    /// alive, so the scan bounds how many it holds at once with this.
+    pub fn dirs_opened(&self) -> u64 {
+        self.opened
+    }
+
+    fn cant_stat(&mut self, path: Vec<u8>, e: &std::io::Error) {
+        if self.cover.covered(&path) && self.resume_filter(&key_of(&path)).0 {
+            self.out.push_back(Item::Unstatable {
+                path,
+                error: io_text(e),
+            });
+        }
     }
 
     /// `(emit, descend)` for a key, given the resume point.
@@ -289,16 +463,16 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn visit(&mut self, path: Vec<u8>) {
+    fn visit(&mut self, parent: &DirFd, path: Vec<u8>) {
         let key = key_of(&path);
         let (emit, descend) = self.resume_filter(&key);
         if !emit && !descend {
             return;
         }
         let covered = self.cover.covered(&path);
-        let phys = self.cover.phys(&path);
-        let meta = match std::fs::symlink_metadata(&phys) {
-            Ok(m) => m,
+        let name = name_of(&path);
+        let mut rec = match stat_at(parent.as_fd(), name) {
+            Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) => {
                 if covered && emit {
@@ -310,33 +484,56 @@ impl<'a> Walker<'a> {
                 return;
             }
         };
-        let mut rec = Record::from_meta(&meta);
-        if rec.ftype == FileType::Symlink {
-            match std::fs::read_link(&phys) {
-                Ok(t) => rec.link = Some(t.as_os_str().as_bytes().to_vec()),
-                Err(e) => rec.error = Some(io_text(&e)),
-            }
-        }
         let mut frame = None;
         let mut unlisted = false;
         if rec.ftype == FileType::Dir && descend {
-            if self.cover.need_list(&path) {
-                match list(&phys) {
-                    Ok(children) => frame = Some(children),
+            let listing = self.cover.need_list(&path);
+            let hints = if listing {
+                Vec::new()
+            } else {
+                self.cover.hints(&path)
+            };
+            if listing || !hints.is_empty() {
+                self.opened += 1;
+                match open_dir(parent.as_fd(), name, listing) {
+                    Ok(fd) => {
+                        // The directory opened is the one described (it may have been swapped
+                        // since the `lstat`).
+                        if let Ok(st) = fstat(&fd) {
+                            let now = record_of(&st);
+                            if now.ino != rec.ino {
+                                rec = now;
+                            }
+                        }
+                        let children = if listing {
+                            match list(fd.as_fd(), &mut self.dirent) {
+                                Ok(c) => Some(c),
+                                Err(e) => {
+                                    rec.error = Some(format!("cannot list: {}", io_text(&e)));
+                                    unlisted = true;
+                                    let hints = self.cover.hints(&path);
+                                    (!hints.is_empty()).then_some(hints)
+                                }
+                            }
+                        } else {
+                            Some(hints)
+                        };
+                        frame = children.map(|c| (Arc::new(fd), c));
+                    }
                     Err(e) => {
-                        rec.error = Some(format!("cannot list: {}", io_text(&e)));
-                        unlisted = true;
-                        // Still walk towards watched paths below, if any.
+                        if listing {
+                            rec.error = Some(format!("cannot list: {}", io_text(&e)));
+                            unlisted = true;
+                        }
+                        // Still walk towards watched paths below, if any (search permission
+                        // without read permission).
                         let hints = self.cover.hints(&path);
                         if !hints.is_empty() {
-                            frame = Some(hints);
+                            if let Ok(fd) = open_dir(parent.as_fd(), name, false) {
+                                frame = Some((Arc::new(fd), hints));
+                            }
                         }
                     }
-                }
-            } else {
-                let hints = self.cover.hints(&path);
-                if !hints.is_empty() {
-                    frame = Some(hints);
                 }
             }
         }
@@ -344,14 +541,16 @@ impl<'a> Walker<'a> {
             self.out.push_back(Item::Entry {
                 path: path.clone(),
                 rec,
+                dir: parent.clone(),
             });
             if unlisted {
                 self.out.push_back(Item::Unlisted { path: path.clone() });
             }
         }
-        if let Some(children) = frame {
+        if let Some((fd, children)) = frame {
             self.stack.push(Frame {
                 dir: path,
+                fd,
                 children,
                 next: 0,
             });
@@ -373,20 +572,31 @@ impl Iterator for Walker<'_> {
                 continue;
             };
             top.next += 1;
-            let mut path = top.dir.clone();
+            let mut path = Vec::with_capacity(top.dir.len() + 1 + name.len());
+            path.extend_from_slice(&top.dir);
             path.push(b'/');
             path.extend_from_slice(name);
-            self.visit(path);
+            let fd = top.fd.clone();
+            self.visit(&fd, path);
         }
     }
 }
 
-fn list(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
-    let mut names = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        names.push(e?.file_name().as_bytes().to_vec());
+/// The names in an open directory, sorted (`.` and `..` left out).
+fn list(dir: BorrowedFd<'_>, buf: &mut Vec<u8>) -> std::io::Result<Vec<Vec<u8>>> {
+    if buf.capacity() < DIRENT_BUF {
+        buf.reserve(DIRENT_BUF);
     }
-    names.sort();
+    let mut names = Vec::new();
+    let mut it = RawDir::new(dir, buf.spare_capacity_mut());
+    while let Some(e) = it.next() {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(n.to_vec());
+        }
+    }
+    names.sort_unstable();
     Ok(names)
 }
 
@@ -428,7 +638,7 @@ mod tests {
 
     fn paths(w: Walker<'_>) -> Vec<String> {
         w.map(|i| match i {
-            Item::Entry { path, rec } => format!(
+            Item::Entry { path, rec, .. } => format!(
                 "{}{}",
                 super::super::record::display_path(&path),
                 if rec.ftype == FileType::Dir { "/" } else { "" }
