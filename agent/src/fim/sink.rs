@@ -1,6 +1,16 @@
 //! Where file-integrity reports go: the agent's outbox, with a bound on how many of them may wait
 //! there at once (past it, changes stay pending and coalesce per path, so a burst never pushes other
 //! evidence out of the outbox).
+//!
+//! Events leave the pending set when [`Sink::send`] returns, not when the collector acknowledges
+//! them, and that is the durable point: both sinks write through [`Spool::push`] (file created
+//! exclusively, fsynced, renamed into place, directory fsynced) and a spooled report is deleted only
+//! after the collector's acknowledgement (the outbox) or once the shipper took it into the outbox (the
+//! prober's spool). A crash after `send` delivers the report after restart; a crash before it leaves
+//! the event pending in the FIM store, so it is sent again: at least once (`tests/it/fim_faults.rs`,
+//! the `kill -9` test, delivers a spooled event with FIM turned off). The one loss left is the
+//! outbox's own bound (oldest reports dropped when the collector stays away too long), which is
+//! counted and reported as `outbox_dropped`.
 
 use std::path::PathBuf;
 use std::sync::Arc;

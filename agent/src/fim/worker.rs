@@ -37,11 +37,15 @@ use super::walk::Cover;
 use crate::probe::ConfigError;
 
 /// Realtime signals queued before the watcher drops them (and the worker rescans).
-const QUEUE_CAPACITY: usize = 16_384;
+/// The bounded channel allocates every slot up front (40 B each), and this memory stays resident
+/// while the agent idles; a burst beyond it costs one rescan.
+const QUEUE_CAPACITY: usize = 4_096;
 /// Distinct changed paths gathered in one batch before a full rescan is cheaper.
 const MAX_BATCH_PATHS: usize = 20_000;
-/// Longest a debounced batch keeps gathering under a steady stream of changes.
-const MAX_BATCH_WAIT: Duration = Duration::from_secs(2);
+/// Longest a debounced batch keeps gathering under a steady stream of changes: well under the 2-s
+/// change-to-collector budget (DESIGN §6), which a stream of changes closer than the debounce
+/// would otherwise spend waiting here alone.
+const MAX_BATCH_WAIT: Duration = Duration::from_millis(500);
 /// Longest wait before looking at the stop flag and the schedules again.
 const TICK: Duration = Duration::from_millis(250);
 /// How often the status file is rewritten when nothing changed.
@@ -50,6 +54,9 @@ const STATUS_EVERY: Duration = Duration::from_secs(30);
 const REPORT_BUDGET: usize = MAX_REPORT_BODY_BYTES * 3 / 4;
 /// Notices kept for the status.
 const STATUS_NOTICES: usize = 10;
+/// First pause before reopening the store after an error, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// The status file the probe reads (an encoded `FileIntegrity`, part STATUS).
 pub const STATUS_FILE: &str = "status.pb";
@@ -96,37 +103,89 @@ pub fn spawn(
     let watches = cfg.compile()?;
     let store = Store::open(state_dir)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut worker = Worker {
-        dpkg: Dpkg::new(
-            phys_under(&cfg.root, &cfg.dpkg_admin_dir),
-            Duration::from_secs(cfg.dpkg_busy_grace_secs),
-        ),
-        limit: RateLimit::new(cfg.max_events_per_path_per_hour),
-        cfg: cfg.clone(),
+    let worker = Worker::new(
+        cfg,
         watches,
-        dir: state_dir.join("fim"),
+        state_dir,
         store,
-        sink,
-        stop: stop.clone(),
-        rt: None,
-        watch_limit: false,
-        watched: Vec::new(),
-        recent_notices: Vec::new(),
-        status_dirty: true,
-        status_written: None,
-        sync_requested: true,
-        hashed_last_scan: 0,
-        cover: None,
-        busy: None,
-    };
+        Kept {
+            sink,
+            stop: stop.clone(),
+            rt: None,
+            recent_notices: Vec::new(),
+        },
+    );
+    let state_dir = state_dir.to_path_buf();
     let thread = std::thread::Builder::new()
         .name("vigie-fim".into())
-        .spawn(move || worker.main())
+        .spawn(move || supervise(worker, &state_dir))
         .map_err(FimError::Thread)?;
     Ok(FimHandle {
         stop,
         thread: Some(thread),
     })
+}
+
+/// What outlives a store error: the outbox, the stop flag, the watcher and the recent notices.
+struct Kept {
+    sink: Box<dyn Sink>,
+    stop: Arc<AtomicBool>,
+    rt: Option<Realtime>,
+    recent_notices: Vec<FimNotice>,
+}
+
+/// Runs the worker; on a store error (a full disk, an I/O error), says so in the status, closes the
+/// store and opens it again with a growing pause until it works, then carries on from the store's
+/// own state (a first baseline resumes at its checkpoint; a rescan finds what changed meanwhile).
+/// The incident is recorded as a notice once the store takes writes again, so the collector hears it.
+fn supervise(mut worker: Worker, state_dir: &Path) {
+    let mut pause = RETRY_FIRST;
+    loop {
+        let error = match worker.run() {
+            Ok(()) => return,
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(%error, "File integrity monitoring hit a store error; it reopens its store and resumes.");
+        // Kept for the status written once the store is back (reading a failed store can block).
+        worker.notice("store-error", &error);
+        let since = crate::now_ms();
+        let (cfg, watches) = (worker.cfg.clone(), worker.watches.clone());
+        // sled locks its files: the old handle must be gone before the store opens again. Closing
+        // it flushes, which may wait on the failed disk: that happens aside, and the reopening
+        // below retries (and says so) until the lock is free.
+        let (kept, old) = worker.into_kept();
+        if let Err(e) = std::thread::Builder::new()
+            .name("vigie-fim-close".into())
+            .spawn(move || drop(old))
+        {
+            tracing::warn!(error = %e, "Could not close the file-integrity store aside.");
+        }
+        let store = loop {
+            let stopped = || kept.stop.load(Ordering::Relaxed);
+            let deadline = Instant::now() + pause;
+            while Instant::now() < deadline && !stopped() {
+                std::thread::sleep(TICK);
+            }
+            if stopped() {
+                return;
+            }
+            pause = (pause * 2).min(RETRY_MAX);
+            match Store::open(state_dir) {
+                Ok(s) => break s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "The file-integrity store cannot be opened yet.")
+                }
+            }
+        };
+        worker = Worker::new(&cfg, watches, state_dir, store, kept);
+        worker.notice(
+            "store-error",
+            &format!(
+                "{error}; the store was unusable for {} s, changes meanwhile are found by the rescan",
+                (crate::now_ms() - since) / 1000
+            ),
+        );
+    }
 }
 
 fn phys_under(root: &Path, abs: &Path) -> PathBuf {
@@ -158,22 +217,66 @@ struct Worker {
     cover: Option<Cover>,
     /// Whether dpkg was busy, as last looked at, and when.
     busy: Option<(Instant, bool)>,
+    /// The outbox refused the last FIM report (said once per incident, as a notice).
+    outbox_failing: bool,
+    /// Redacted copies of the files `diff_paths` allowlists (`None`: no diffs).
+    texts: Option<super::diff::Texts>,
 }
 
 impl Worker {
+    fn new(
+        cfg: &FimConfig,
+        watches: Vec<Watch>,
+        state_dir: &Path,
+        store: Store,
+        kept: Kept,
+    ) -> Worker {
+        Worker {
+            dpkg: Dpkg::new(
+                phys_under(&cfg.root, &cfg.dpkg_admin_dir),
+                Duration::from_secs(cfg.dpkg_busy_grace_secs),
+            ),
+            limit: RateLimit::new(cfg.max_events_per_path_per_hour),
+            cfg: cfg.clone(),
+            watches,
+            dir: state_dir.join("fim"),
+            store,
+            sink: kept.sink,
+            stop: kept.stop,
+            rt: kept.rt,
+            watch_limit: false,
+            watched: Vec::new(),
+            recent_notices: kept.recent_notices,
+            status_dirty: true,
+            status_written: None,
+            sync_requested: true,
+            hashed_last_scan: 0,
+            cover: None,
+            busy: None,
+            outbox_failing: false,
+            texts: None,
+        }
+    }
+
+    /// Takes apart the worker: what outlives a store error, and the failed store.
+    fn into_kept(self) -> (Kept, Store) {
+        (
+            Kept {
+                sink: self.sink,
+                stop: self.stop,
+                rt: self.rt,
+                recent_notices: self.recent_notices,
+            },
+            self.store,
+        )
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn main(&mut self) {
-        if let Err(error) = self.run() {
-            tracing::error!(%error, "File integrity monitoring stopped on an error.");
-            self.notice("error", &error.to_string());
-            self.write_status();
-        }
-    }
-
     fn run(&mut self) -> Result<(), StoreError> {
+        self.texts = super::diff::Texts::open(&self.cfg, &self.store)?;
         if self.store.meta_str(meta::BASELINE_ID).is_none() {
             let mut id = [0u8; 16];
             rand::rngs::OsRng.fill_bytes(&mut id);
@@ -209,7 +312,9 @@ impl Worker {
         while !self.stopped() {
             self.send_pending()?;
             self.maybe_sync()?;
-            self.dpkg.release_if_idle();
+            if self.dpkg.release_if_idle() {
+                crate::memory::release_free();
+            }
             let since = self.status_written.map(|t| t.elapsed());
             if since.is_none_or(|t| t >= STATUS_EVERY)
                 || (self.status_dirty && since.is_none_or(|t| t >= Duration::from_secs(1)))
@@ -308,8 +413,21 @@ impl Worker {
                     // Past the limit, every add fails the same way.
                 } else {
                     match rt.watch(&target, rec) {
-                        Ok(()) if meta.is_ok() => state = "watched",
-                        Ok(()) => {}
+                        Ok(skipped) => {
+                            if meta.is_ok() {
+                                state = "watched";
+                            }
+                            if !skipped.is_empty() {
+                                error = format!(
+                                    "not watched, left to the rescan: {}",
+                                    skipped.join("; ")
+                                );
+                                errors.push(format!(
+                                    "{}: {error}",
+                                    super::record::display_path(path)
+                                ));
+                            }
+                        }
                         Err(WatchError::Limit(e)) => {
                             limit_hit = Some(e);
                         }
@@ -438,6 +556,9 @@ impl Worker {
         }
         self.store.set_meta_i64(meta::UNREADABLE, unreadable)?;
         self.store.flush()?;
+        if let (Some(t), Some(cover)) = (&self.texts, &self.cover) {
+            t.sync(&self.store, cover)?;
+        }
         self.setup_watches_status_only();
         Ok(())
     }
@@ -485,13 +606,24 @@ impl Worker {
         let now = crate::now_ms();
         let store = &self.store;
         let dpkg = &mut self.dpkg;
+        let texts = self.texts.as_ref();
         let scanner = Scanner {
             store,
             cover: &cover,
             threads,
             stop: &self.stop,
         };
+        // A whole pass recounts the unreadable entries at its end; a path's pass adjusts the count.
+        let mut unreadable = 0i64;
         let result = scanner.run(scope, mode, checkpoint, &mut |changes| {
+            for c in &changes {
+                let err =
+                    |r: &Option<Record>| i64::from(r.as_ref().is_some_and(|r| r.error.is_some()));
+                unreadable += err(&c.new) - err(&c.old);
+            }
+            if let Some(t) = texts {
+                t.on_changes(store, &cover, &changes)?;
+            }
             events::add_changes(store, changes, now, &mut |c| {
                 dpkg.attribute(c, &cover.phys(&c.path), busy)
             })
@@ -501,12 +633,21 @@ impl Worker {
         }
         self.cover = Some(cover);
         let st = result?;
+        if !whole && unreadable != 0 {
+            let n = self
+                .store
+                .meta_i64(meta::UNREADABLE)
+                .saturating_add(unreadable);
+            self.store.set_meta_i64(meta::UNREADABLE, n.max(0))?;
+        }
         if mode != Mode::First || st.complete {
             self.store
                 .add_meta_i64(meta::BYTES_HASHED, st.bytes as i64)?;
         }
         if whole {
             self.hashed_last_scan = st.hashed;
+            // sled's copy-on-write nodes of a whole pass are free now (crate::memory).
+            crate::memory::release_free();
         }
         self.status_dirty = true;
         Ok(st)
@@ -547,12 +688,16 @@ impl Worker {
         let mut overflow: Option<&str> = None;
         let mut limit: Option<String> = None;
         let mut errors: Vec<String> = Vec::new();
+        let mut adopt: Vec<PathBuf> = Vec::new();
         let debounce = Duration::from_millis(self.cfg.debounce_ms);
         let started = Instant::now();
         let mut next = Some(first);
         while let Some(s) = next.take() {
             match s {
                 Signal::Path(p) => {
+                    if rt.wants(&p) {
+                        adopt.push(p.clone());
+                    }
                     if let Some(l) = cover.logical(&p) {
                         if cover.relevant(&l) {
                             paths.insert(key_of(&l));
@@ -568,13 +713,23 @@ impl Worker {
             if paths.len() > MAX_BATCH_PATHS {
                 overflow = overflow.or(Some("more changes at once than one batch holds"));
             }
-            if started.elapsed() >= MAX_BATCH_WAIT {
+            if started.elapsed() >= MAX_BATCH_WAIT.max(debounce) {
                 break;
             }
             next = rt.rx.recv_timeout(debounce).ok();
         }
         if rt.take_dropped() {
             overflow = overflow.or(Some("the agent's queue of changes was full"));
+        }
+        if let Some(rt) = &mut self.rt {
+            for p in adopt {
+                match rt.adopt(&p) {
+                    Ok(skipped) => errors.extend(skipped),
+                    Err(WatchError::Limit(e)) => limit = Some(e),
+                    Err(WatchError::Missing) => {}
+                    Err(WatchError::Other(e)) => errors.push(e),
+                }
+            }
         }
         if let Some(e) = limit {
             if !self.watch_limit {
@@ -650,8 +805,11 @@ impl Worker {
                 return Ok(());
             }
             let now = crate::now_ms();
-            let (evs, keys, newly_held) =
+            let (mut evs, keys, newly_held) =
                 events::take_batch(&self.store, max, &mut self.limit, now)?;
+            if let Some(t) = &self.texts {
+                t.attach(&self.store, &mut evs)?;
+            }
             if newly_held > 0 {
                 self.store
                     .add_meta_i64(meta::RATE_LIMITED, newly_held as i64)?;
@@ -679,13 +837,27 @@ impl Worker {
             }
             match self.sink.send(report, now) {
                 Ok(()) => {
+                    self.outbox_failing = false;
                     events::forget(&self.store, &keys)?;
+                    if let Some(t) = &self.texts {
+                        t.forget(&self.store, &keys)?;
+                    }
                     let ids: Vec<sled::IVec> = notices.into_iter().map(|(k, _)| k).collect();
                     self.store.drop_notices(&ids)?;
                     self.status_dirty = true;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "Could not put file-integrity events in the outbox; they stay pending.");
+                    if !self.outbox_failing {
+                        self.outbox_failing = true;
+                        let n = self.store.pending.len();
+                        self.notice(
+                            "outbox-error",
+                            &format!(
+                                "{error}; {n} changes kept pending until the outbox takes them"
+                            ),
+                        );
+                    }
                     return Ok(());
                 }
             }
