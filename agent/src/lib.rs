@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod enroll;
 pub mod fim;
 pub mod identity;
+pub mod memory;
 pub mod perms;
 pub mod probe;
 pub mod run;

@@ -165,6 +165,8 @@ async fn produce(
                         .for_each(|(p, _)| p.spooled(&cx)),
                     Err(error) => tracing::error!(%error, "Could not write a report to the outbox."),
                 }
+                // The cycle's buffers (SQLite, tool output, the report) are free now.
+                crate::memory::release_free();
                 next_probe = tokio::time::Instant::now() + jittered(cfg.interval_secs);
             }
             _ = tokio::time::sleep_until(next_heartbeat) => {

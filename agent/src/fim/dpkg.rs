@@ -123,10 +123,13 @@ impl Dpkg {
     }
 
     /// Drops the index after a minute without use.
-    pub fn release_if_idle(&mut self) {
-        if self.index.is_some() && self.used.elapsed() >= IDLE_DROP {
+    /// Drops the index when unused for a minute; says whether it did.
+    pub fn release_if_idle(&mut self) -> bool {
+        let idle = self.index.is_some() && self.used.elapsed() >= IDLE_DROP;
+        if idle {
             self.index = None;
         }
+        idle
     }
 
     fn refresh(&mut self) {
