@@ -129,12 +129,7 @@ impl Engine {
     }
 
     fn reminder_at(&self, alert: &AlertRecord, now_ms: i64, tz: &TimeZone) -> Option<i64> {
-        let i = match alert.severity.as_str() {
-            "critical" => 3,
-            "high" => 2,
-            "medium" => 1,
-            _ => 0,
-        };
+        let i = usize::from(crate::alerts::lifecycle::severity_rank(&alert.severity));
         let cadence = (*self.settings.remind.get(i)?)?;
         schedule::add_cadence(now_ms, cadence, tz)
     }

@@ -53,6 +53,29 @@ pub fn judge(outcome: &str) -> Judgement {
     }
 }
 
+/// The history line of a severity rise; the next reminder says so.
+pub const ESCALATED: &str = "escalated";
+
+/// Severities in order (unknown strings rank lowest).
+pub fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "critical" => 3,
+        "high" => 2,
+        "medium" => 1,
+        _ => 0,
+    }
+}
+
+/// Whether the alert's severity rose since it was last notified or reminded.
+pub fn escalated_since_notice(alert: &AlertRecord) -> bool {
+    alert
+        .history
+        .iter()
+        .rev()
+        .find(|e| matches!(e.what.as_str(), ESCALATED | "notified" | "reminded"))
+        .is_some_and(|e| e.what == ESCALATED)
+}
+
 /// Appends to an alert's history, keeping the first line and the newest ones.
 pub fn push_history(history: &mut Vec<AlertEvent>, event: AlertEvent) {
     history.push(event);
@@ -197,6 +220,30 @@ pub fn reconcile(
                         now_ms,
                         "reopened",
                         format!("{}: {}", o.outcome, o.detail),
+                    );
+                    changed = true;
+                }
+                if severity_rank(&o.severity) > severity_rank(&alert.severity)
+                    && alert.opening_notified
+                    && alert.state != AlertState::Resolved
+                {
+                    // Worse than what people were told: tell them now, even if someone took it at
+                    // the lower severity (the acknowledgement is lifted, and kept in the history).
+                    if let Some(ack) = alert.ack.take() {
+                        note(
+                            alert,
+                            now_ms,
+                            "ack-lifted",
+                            format!("acquittée par {} à la gravité {}", ack.by, alert.severity),
+                        );
+                    }
+                    alert.state = AlertState::Open;
+                    alert.next_reminder_ms = Some(now_ms);
+                    note(
+                        alert,
+                        now_ms,
+                        ESCALATED,
+                        format!("gravité {} → {}", alert.severity, o.severity),
                     );
                     changed = true;
                 }
@@ -610,6 +657,42 @@ mod tests {
                 "notified"
             ]
         );
+    }
+
+    #[test]
+    fn a_severity_rise_is_told_at_once_even_when_acknowledged() {
+        let mut set = WorkingSet::new(vec![]);
+        let mut ids = Ids(0);
+        let none = HashSet::new();
+        let at = |severity: &str| Observation {
+            severity: severity.into(),
+            ..obs("h", "FIM-002", "fail")
+        };
+        reconcile(&mut set, &[at("low")], &none, 0, || ids.next("a"));
+        assert_eq!(
+            emit(&mut set, WAIT, &mut ids),
+            [(NotificationKind::Opened, 1)]
+        );
+        let id = set.alerts[0].id.clone();
+        acknowledge(set.get_mut(&id).unwrap(), "uid:0", "vu", WAIT + 1).unwrap();
+        // Same or lower severity: nothing new to say.
+        reconcile(&mut set, &[at("low")], &none, WAIT + 2, || ids.next("a"));
+        assert!(emit(&mut set, WAIT + 3, &mut ids).is_empty());
+        assert!(!escalated_since_notice(&set.alerts[0]));
+        // Higher: the acknowledgement is lifted and a notice goes out now, saying so.
+        reconcile(&mut set, &[at("high")], &none, WAIT + 4, || ids.next("a"));
+        assert_eq!(set.alerts[0].state, AlertState::Open);
+        assert!(set.alerts[0].ack.is_none());
+        assert!(escalated_since_notice(&set.alerts[0]));
+        assert_eq!(
+            emit(&mut set, WAIT + 4, &mut ids),
+            [(NotificationKind::Reminder, 1)]
+        );
+        assert!(!escalated_since_notice(&set.alerts[0]));
+        assert_eq!(set.alerts[0].severity, "high");
+        // Back down and up again within the same severity: no further notice.
+        reconcile(&mut set, &[at("high")], &none, WAIT + 5, || ids.next("a"));
+        assert!(emit(&mut set, WAIT + 6, &mut ids).is_empty());
     }
 
     #[test]

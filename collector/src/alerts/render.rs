@@ -212,6 +212,16 @@ pub fn alerts_notification(
     };
     let lead = match kind {
         NotificationKind::Opened => format!("Nouvelle alerte : {title} — {state_fr}."),
+        NotificationKind::Reminder
+            if alerts
+                .iter()
+                .any(crate::alerts::lifecycle::escalated_since_notice) =>
+        {
+            format!(
+                "Aggravation : cette alerte est toujours ouverte et sa gravité est maintenant {}.",
+                severity_fr(&severity)
+            )
+        }
         NotificationKind::Reminder => {
             "Rappel : cette alerte est toujours ouverte et personne ne l'a acquittée.".to_owned()
         }
@@ -692,6 +702,38 @@ mod tests {
         });
         assert_eq!(back.severity, Severity::Critical);
         assert_eq!(back.event["kind"], "opened");
+    }
+
+    #[test]
+    fn a_reminder_after_a_severity_rise_says_so() {
+        let catalogue = Catalogue::builtin().unwrap();
+        let tz = TimeZone::get("Europe/Paris").unwrap();
+        let mut a = alert("srv", "modifié");
+        let reminder = |a: &AlertRecord| {
+            let check = CheckInfo::lookup(&catalogue, a);
+            alerts_notification(
+                "n-3",
+                NotificationKind::Reminder,
+                "mairie",
+                "g-1",
+                std::slice::from_ref(a),
+                &check,
+                &tz,
+                1,
+            )
+            .text
+        };
+        assert!(reminder(&a).starts_with("Rappel :"));
+        a.history.push(crate::store::AlertEvent {
+            at_ms: 1,
+            what: crate::alerts::lifecycle::ESCALATED.into(),
+            detail: "gravité medium → critical".into(),
+        });
+        let text = reminder(&a);
+        assert!(
+            text.starts_with("Aggravation :") && text.contains("critique"),
+            "{text}"
+        );
     }
 
     #[test]
