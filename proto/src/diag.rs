@@ -174,6 +174,13 @@ pub fn cert_item(path: &Path, der: &[u8], now_ms: i64, warn_days: i64) -> Item {
 /// Below this, the disk holding a state or data directory is a failure.
 pub const MIN_FREE_BYTES: u64 = 100 * 1024 * 1024;
 
+/// Below this, the disk is worth a warning whatever its size.
+pub const WARN_FREE_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Above this, a low percentage alone is no warning: 4 % of a 300 GB disk is room for years of
+/// reports, and a doctor that warns on every large server teaches its reader to ignore it.
+pub const ROOMY_FREE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
 /// The verdict on `available` bytes free of `total` on the file system mounted at `mount`.
 pub fn disk_judgement(mount: &str, available: u64, total: u64) -> Item {
     let mib = available / (1024 * 1024);
@@ -183,7 +190,7 @@ pub fn disk_judgement(mount: &str, available: u64, total: u64) -> Item {
         .unwrap_or(100);
     let level = if available < MIN_FREE_BYTES {
         Level::Fail
-    } else if percent < 5 {
+    } else if available < WARN_FREE_BYTES || (percent < 5 && available < ROOMY_FREE_BYTES) {
         Level::Warn
     } else {
         Level::Ok
@@ -237,6 +244,10 @@ mod tests {
         let ok = disk_judgement("/", 50 * gib, 100 * gib);
         assert_eq!((ok.level, ok.fix), (Level::Ok, None));
         assert_eq!(disk_judgement("/", 2 * gib, 100 * gib).level, Level::Warn);
+        // A large disk with little percentage left but gigabytes free is fine.
+        assert_eq!(disk_judgement("/", 9 * gib, 300 * gib).level, Level::Ok);
+        // A small disk with a fair share free but under a gigabyte is not.
+        assert_eq!(disk_judgement("/", gib / 2, 5 * gib).level, Level::Warn);
         let full = disk_judgement("/var", 10 * 1024 * 1024, 100 * gib);
         assert_eq!(full.level, Level::Fail);
         assert!(full.fix.unwrap().1.contains("libérer de la place sur /var"));

@@ -73,7 +73,7 @@ fn agent_doctor_healthy_then_broken_permissions_and_unreachable_collector() {
             "[OK] certificate:",
             "accepts this host",
             "[OK] clock: this host's clock is",
-            "[OK] disk:",
+            "] disk: /",
             "0 problem(s)",
         ],
     );
@@ -207,7 +207,7 @@ fn collector_doctor_running_stopped_and_leaky_key() {
             "server.crt valid until",
             "[OK] store: store format 2",
             "[OK] server: the collector is running",
-            "[OK] disk:",
+            "] disk: /",
         ],
     );
 
