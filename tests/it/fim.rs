@@ -6,6 +6,7 @@
 //! the same file altered by hand is not; a baseline rewritten while the agent is stopped is caught by
 //! the collector's digests (FIM-003).
 
+use crate::fim_host;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,43 +29,14 @@ struct Setup {
 /// tree (probes every `interval` seconds; patches and backups off to keep cycles short).
 fn setup(extra: &str, interval: u64) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
-    let host = tmp.path().join("host");
-    for d in [
-        "etc/ssh",
-        "usr/bin",
-        "usr/sbin",
-        "boot",
-        "var/lib/dpkg/info",
-        "var/lib/dpkg/updates",
-    ] {
-        fs::create_dir_all(host.join(d)).unwrap();
-    }
-    fs::write(host.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
-    fs::write(host.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
-    fs::write(host.join("usr/bin/tool"), vec![7u8; 100_000]).unwrap();
-    fs::write(host.join("usr/sbin/daemon"), "#!/bin/sh\n").unwrap();
-    fs::write(host.join("boot/vmlinuz"), "kernel").unwrap();
-    fs::write(host.join("var/lib/dpkg/status"), "").unwrap();
-    fs::write(host.join("var/lib/dpkg/available"), "").unwrap();
-    // dpkg last wrote its database an hour ago: it is not busy now.
-    ok(Command::new("touch")
-        .args(["-d", "1 hour ago"])
-        .arg(host.join("var/lib/dpkg/status")));
+    let host = fim_host::host_tree(tmp.path(), &[7u8; 100_000]);
     let c = Collector::start(tmp.path());
     c.admin_ok(&["org", "add", "mairie", "--name", "Mairie"]);
     let a = Agent::new(tmp.path(), "a", interval, interval);
+    let fim_extra = format!("dpkg_busy_grace_secs = 120\n{extra}");
     fs::write(
         &a.config,
-        format!(
-            "interval_secs = {interval}\nheartbeat_secs = {interval}\nmax_backoff_secs = 1\nrole = \"server\"\n\
-             [probes.patches]\nenabled = false\n[probes.backups]\nenabled = false\n\
-             [probes.fim]\nroot = \"{}\"\ndebounce_ms = 50\ndpkg_busy_grace_secs = 120\n{extra}\
-             [[probes.fim.paths]]\npath = \"/etc\"\n\
-             [[probes.fim.paths]]\npath = \"/usr/bin\"\n\
-             [[probes.fim.paths]]\npath = \"/usr/sbin\"\n\
-             [[probes.fim.paths]]\npath = \"/boot\"\n",
-            host.display()
-        ),
+        fim_host::agent_config(&host, interval, &fim_extra, &[]),
     )
     .unwrap();
     a.enroll(&c, &c.token("mairie", "1h"));

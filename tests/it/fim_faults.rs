@@ -5,6 +5,7 @@
 //! namespace with its own `max_inotify_watches`) covered by the rescan; and an event kept by the outbox
 //! across a `kill -9` between spooling and the collector's acknowledgement.
 
+use crate::fim_host;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -33,47 +34,12 @@ struct Fx {
 fn fixture(extra: &str, paths: &[&str], prepare: impl FnOnce(&Path)) -> Fx {
     let tmp = tempfile::tempdir().unwrap();
     let top = tmp.path().to_path_buf();
-    let host = top.join("host");
-    for d in [
-        "etc/ssh",
-        "usr/bin",
-        "usr/sbin",
-        "boot",
-        "var/lib/dpkg/info",
-        "var/lib/dpkg/updates",
-    ] {
-        fs::create_dir_all(host.join(d)).unwrap();
-    }
-    fs::write(host.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
-    fs::write(host.join("etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
-    fs::write(host.join("usr/bin/tool"), vec![7u8; 10_000]).unwrap();
-    fs::write(host.join("usr/sbin/daemon"), "#!/bin/sh\n").unwrap();
-    fs::write(host.join("boot/vmlinuz"), "kernel").unwrap();
-    fs::write(host.join("var/lib/dpkg/status"), "").unwrap();
-    ok(Command::new("touch")
-        .args(["-d", "1 hour ago"])
-        .arg(host.join("var/lib/dpkg/status")));
+    let host = fim_host::host_tree(&top, &[7u8; 10_000]);
     prepare(&top);
     let c = Collector::start(&top);
     c.admin_ok(&["org", "add", "mairie", "--name", "Mairie"]);
     let a = Agent::new(&top, "a", 2, 2);
-    let mut watched = String::new();
-    for p in ["/etc", "/usr/bin", "/usr/sbin", "/boot"]
-        .iter()
-        .chain(paths)
-    {
-        watched.push_str(&format!("[[probes.fim.paths]]\npath = \"{p}\"\n"));
-    }
-    fs::write(
-        &a.config,
-        format!(
-            "interval_secs = 2\nheartbeat_secs = 2\nmax_backoff_secs = 1\nrole = \"server\"\n\
-             [probes.patches]\nenabled = false\n[probes.backups]\nenabled = false\n\
-             [probes.fim]\nroot = \"{}\"\ndebounce_ms = 50\n{extra}{watched}",
-            host.display()
-        ),
-    )
-    .unwrap();
+    fs::write(&a.config, fim_host::agent_config(&host, 2, extra, paths)).unwrap();
     a.enroll(&c, &c.token("mairie", "1h"));
     let host_id = a.host_id();
     Fx {

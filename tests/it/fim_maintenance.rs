@@ -4,6 +4,7 @@
 //! window ended is a plain failure at the check's severity. The acts are in the audit trail, whose
 //! chain verifies, and a snapshot carries the window its finding names.
 
+use crate::fim_host;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vigie_collector::snapshot::document::time_text;
 
-use crate::harness::{bin, ok, run, Agent, Collector};
+use crate::harness::{bin, run, Agent, Collector};
 
 /// Long enough for a first baseline, a probe cycle and a derivation on a loaded 2-core machine.
 const PHASE: Duration = Duration::from_secs(120);
@@ -59,37 +60,12 @@ fn collector_err(c: &Collector, args: &[&str]) -> String {
 /// A host tree with /etc, /usr/bin, /usr/sbin and /boot, a collector with organisation `mairie`,
 /// and an enrolled agent watching the tree every 2 s (patches and backups off).
 fn setup(tmp: &Path) -> (PathBuf, Collector, Agent) {
-    let host = tmp.join("host");
-    for d in ["etc", "usr/bin", "usr/sbin", "boot", "var/lib/dpkg/info"] {
-        fs::create_dir_all(host.join(d)).unwrap();
-    }
-    fs::write(host.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    let host = fim_host::host_tree(tmp, b"#!/bin/sh\n");
     fs::write(host.join("etc/smb.conf"), "[global]\nworkgroup = MAIRIE\n").unwrap();
-    fs::write(host.join("usr/bin/tool"), "#!/bin/sh\n").unwrap();
-    fs::write(host.join("usr/sbin/daemon"), "#!/bin/sh\n").unwrap();
-    fs::write(host.join("boot/vmlinuz"), "kernel").unwrap();
-    fs::write(host.join("var/lib/dpkg/status"), "").unwrap();
-    // dpkg last wrote its database an hour ago: it is not busy now.
-    ok(Command::new("touch")
-        .args(["-d", "1 hour ago"])
-        .arg(host.join("var/lib/dpkg/status")));
     let c = Collector::start(tmp);
     c.admin_ok(&["org", "add", "mairie", "--name", "Mairie"]);
     let a = Agent::new(tmp, "a", 2, 2);
-    fs::write(
-        &a.config,
-        format!(
-            "interval_secs = 2\nheartbeat_secs = 2\nmax_backoff_secs = 1\nrole = \"server\"\n\
-             [probes.patches]\nenabled = false\n[probes.backups]\nenabled = false\n\
-             [probes.fim]\nroot = \"{}\"\ndebounce_ms = 50\n\
-             [[probes.fim.paths]]\npath = \"/etc\"\n\
-             [[probes.fim.paths]]\npath = \"/usr/bin\"\n\
-             [[probes.fim.paths]]\npath = \"/usr/sbin\"\n\
-             [[probes.fim.paths]]\npath = \"/boot\"\n",
-            host.display()
-        ),
-    )
-    .unwrap();
+    fs::write(&a.config, fim_host::agent_config(&host, 2, "", &[])).unwrap();
     a.enroll(&c, &c.token("mairie", "1h"));
     (host, c, a)
 }

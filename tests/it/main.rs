@@ -24,6 +24,7 @@ mod durability;
 mod fim;
 mod fim_diff;
 mod fim_faults;
+mod fim_host;
 mod fim_maintenance;
 mod harness;
 mod install;
