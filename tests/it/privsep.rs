@@ -96,9 +96,16 @@ fn prober_without_network_and_shipper_without_capability_deliver_together() {
     let mut p = spawn(&mut prober(&agent, &a, &["run", "--probe-only"]));
     let mut s = spawn(&mut shipper(&agent, &a, &["run", "--ship-only"]));
     let (pp, sp) = (p.id(), s.id());
+    // Started means the agent itself runs: between setpriv's setresuid and its exec of the agent,
+    // the process already has the uid but not yet the capabilities it will run with.
+    let runs_agent =
+        |pid: u32| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == agent);
     wait_for("both halves to start", Duration::from_secs(10), || {
-        (status_field(pp, "Uid:").starts_with(UID) && status_field(sp, "Uid:").starts_with(UID))
-            .then_some(())
+        (runs_agent(pp)
+            && runs_agent(sp)
+            && status_field(pp, "Uid:").starts_with(UID)
+            && status_field(sp, "Uid:").starts_with(UID))
+        .then_some(())
     });
     // What each half holds: the prober CAP_DAC_READ_SEARCH only (bit 2), the shipper nothing;
     // the prober lives in another network namespace.
