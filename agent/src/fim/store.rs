@@ -82,6 +82,7 @@ impl Store {
             path: path.clone(),
             source,
         };
+        remove_unfinished_snapshots(&path);
         let db = sled::Config::new()
             .path(&path)
             .cache_capacity(CACHE_BYTES)
@@ -230,5 +231,45 @@ impl Store {
             self.notices.remove(id).map_err(self.err())?;
         }
         Ok(())
+    }
+}
+
+/// Removes the snapshot files sled left half-written. sled writes `snap.LSN.generating` and renames
+/// it once complete, but counts a leftover (a full disk, a crash) as a snapshot at start-up: when
+/// it is the newest, the store refuses to open again, "corrupted", for good. Every open after the
+/// first writes a snapshot, so a full disk while the store is reopened leaves one.
+fn remove_unfinished_snapshots(path: &Path) {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            if let Err(error) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(%error, file = %entry.path().display(), "Could not remove an unfinished sled snapshot.");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+
+    #[test]
+    fn an_unfinished_snapshot_does_not_lock_the_store_out() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.set_meta("k", b"v").unwrap();
+            store.flush().unwrap();
+        }
+        // Reopened once: sled writes a snapshot. Then one left half-written, newest of all.
+        drop(Store::open(dir.path()).unwrap());
+        let db = dir.path().join("fim").join("db");
+        std::fs::write(db.join("snap.FFFFFFFFFFFFFFF0.generating"), b"").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.meta_str("k").as_deref(), Some("v"));
     }
 }

@@ -289,3 +289,38 @@ fn a_watched_path_that_does_not_exist_yet_is_picked_up() {
     });
     h.stop();
 }
+
+#[test]
+fn a_due_full_rehash_reopens_the_store_and_watching_goes_on() {
+    let t = tree(20);
+    let sink = Shared::default();
+    sink.open(1000);
+    let h = spawn(&cfg(&t.root), &t.state, Box::new(sink.clone())).unwrap();
+    wait("the first baseline", 30, || complete(&t.state));
+    h.stop();
+    // As far as the store knows, the last full re-hash is long past: the next one is due at once.
+    {
+        let store = super::store::Store::open(&t.state).unwrap();
+        store
+            .set_meta_i64(super::store::meta::LAST_FULL_MS, 1)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let sink2 = Shared::default();
+    sink2.open(1000);
+    let h = spawn(&cfg(&t.root), &t.state, Box::new(sink2.clone())).unwrap();
+    wait("the full re-hash", 30, || {
+        status(&t.state).is_some_and(|s| s.last_full_scan_ms > 1)
+    });
+    // The store was closed and opened again after the re-hash; the watcher still reports.
+    std::thread::sleep(Duration::from_millis(500));
+    fs::write(t.root.join("etc/d/f3"), "changed after the re-hash").unwrap();
+    wait("the change", 20, || {
+        by_path(&sink2.events()).contains_key(&b"/etc/d/f3"[..])
+    });
+    assert_eq!(
+        by_path(&sink2.events())[&b"/etc/d/f3"[..]].0,
+        Kind::Modified as i32
+    );
+    h.stop();
+}
