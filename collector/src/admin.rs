@@ -556,15 +556,15 @@ pub fn render_findings(findings: &[FindingRecord], json: bool) -> String {
         .iter()
         .map(|f| {
             [
-                f.org.clone(),
+                f.org.to_string(),
                 if f.hostname.is_empty() {
-                    f.host_id.clone()
+                    f.host_id.to_string()
                 } else {
-                    f.hostname.clone()
+                    f.hostname.to_string()
                 },
-                f.check_id.clone(),
-                f.outcome.clone(),
-                f.severity.clone(),
+                f.check_id.to_string(),
+                f.outcome.to_string(),
+                f.severity.to_string(),
                 format!("{} — {}", f.title_fr, f.detail),
             ]
         })

@@ -205,7 +205,7 @@ fn collector_doctor_running_stopped_and_leaky_key() {
             "[OK] keys:",
             "ca.crt valid until",
             "server.crt valid until",
-            "[OK] store: store format 2",
+            "[OK] store: store format 3",
             "[OK] server: the collector is running",
             "] disk: /",
         ],

@@ -151,13 +151,13 @@ impl Engine {
                     .get(&f.check_id)
                     .map(|c| c.domain().as_str().to_owned())
                     .unwrap_or_default(),
-                org: f.org,
-                subject: f.host_id,
-                hostname: f.hostname,
-                check_id: f.check_id,
-                severity: f.severity,
-                title_fr: f.title_fr,
-                outcome: f.outcome,
+                org: f.org.into(),
+                subject: f.host_id.into(),
+                hostname: f.hostname.into(),
+                check_id: f.check_id.into(),
+                severity: f.severity.into(),
+                title_fr: f.title_fr.into(),
+                outcome: f.outcome.into(),
                 detail: f.detail,
                 evidence: f.evidence,
             })

@@ -8,10 +8,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The store layout this binary reads and writes. 2: findings kept as one record per host and
-/// snapshot documents apart from their metadata. The move from 1 runs when the store opens
-/// (`store::sled_store`'s `migrate`, which needs the open database); the stamp is what keeps a
-/// binary that reads only format 1 away from a migrated store.
-pub const STORE_FORMAT: u32 = 2;
+/// snapshot documents apart from their metadata. 3: snapshot documents kept as files beside sled
+/// (`snapshot-documents/` in the store directory), not in it. The moves from 1 and 2 run when the
+/// store opens (`store::sled_store`'s `migrate`, which needs the open database); the stamp is what
+/// keeps a binary that reads only an older format away from a migrated store.
+pub const STORE_FORMAT: u32 = 3;
 /// The stamp's file name in the data directory.
 pub const STAMP_FILE: &str = "store-format";
 const PREFIX: &str = "vigie-store-format ";

@@ -6,11 +6,12 @@
 //!
 //! Renderings for people (HTML, PDF, CSV, in French) are in [`report`]; scheduled snapshots with
 //! retention in [`schedule`].
-//!
-//! Not here yet: ping-job pseudo-hosts (backups of machines with no agent) in the document.
 
 pub mod diff;
 pub mod document;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod gather_tests;
 pub mod jcs;
 pub mod key;
 pub mod minisign;
@@ -132,6 +133,7 @@ pub async fn create_timed(
         .filter(|w| w.in_force(now_ms))
         .collect();
     let maintenance = store.maintenance_windows(org_id).await?;
+    let ping_jobs = gather_ping_jobs(store, &catalogue, profile, org_id, now_ms).await?;
     let previous = store.last_snapshot(org_id).await?;
     let seq = previous.as_ref().map_or(1, |p| p.seq.saturating_add(1));
     let previous_sha256 = previous
@@ -152,6 +154,7 @@ pub async fn create_timed(
         hosts: &hosts,
         waivers: &waivers,
         maintenance: &maintenance,
+        ping_jobs: &ping_jobs,
     })?;
     phases.canonical_ms = t.elapsed().as_millis();
     let t = std::time::Instant::now();
@@ -195,9 +198,11 @@ pub async fn create_timed(
 }
 
 /// Gathers every host in order. Judging a host is CPU work done inside the gathering future, so on
-/// a multi-threaded runtime the hosts are split into one contiguous part per core (at most
-/// [`GATHER_WORKERS`]), each gathered on its own scoped thread that drives the runtime's handle;
-/// elsewhere (a current-thread runtime, one core) they are gathered on this task.
+/// a multi-threaded runtime with several cores the hosts are split into [`GATHER_THREADS`]
+/// contiguous parts, each gathered on its own scoped thread that drives the runtime's handle and
+/// reads the store in place (`inline_reads`: no hand-off to the blocking pool per read, thousands
+/// of them); more threads than cores, so that a read waiting on the disk does not idle a core.
+/// Elsewhere (a current-thread runtime, one core) they are gathered on this task.
 async fn gather_all(
     store: &dyn Store,
     catalogue: &Catalogue,
@@ -207,10 +212,9 @@ async fn gather_all(
     now_ms: i64,
 ) -> Result<Vec<HostInput>, SnapshotError> {
     let handle = tokio::runtime::Handle::current();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(GATHER_WORKERS);
-    if workers < 2
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = GATHER_THREADS;
+    if cores < 2
         || hosts.len() < 2 * GATHER_CONCURRENCY
         || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
     {
@@ -232,10 +236,14 @@ async fn gather_all(
                 .into_iter()
                 .map(|part| {
                     let handle = handle.clone();
+                    // A plain thread that only drives this future: its store reads run in place
+                    // instead of one hand-off to the blocking pool each.
                     scope.spawn(move || {
-                        handle.block_on(gather_part(
-                            store, catalogue, profile, context, part, now_ms,
-                        ))
+                        crate::store::inline_reads::with_inline_reads(|| {
+                            handle.block_on(gather_part(
+                                store, catalogue, profile, context, part, now_ms,
+                            ))
+                        })
                     })
                 })
                 .collect();
@@ -267,8 +275,8 @@ async fn gather_part(
         .await
 }
 
-/// At most this many threads judge hosts at once during `create`.
-const GATHER_WORKERS: usize = 4;
+/// How many threads gather hosts during `create` (on more than one core).
+const GATHER_THREADS: usize = 8;
 
 /// How many hosts `create` gathers at once.
 const GATHER_CONCURRENCY: usize = 32;
@@ -321,6 +329,26 @@ async fn gather_host(
         findings,
         reports,
     })
+}
+
+/// The organisation's ping jobs (backups of machines with no agent), each judged at `now_ms` like
+/// the periodic pass judges it (`ping::findings`).
+async fn gather_ping_jobs(
+    store: &dyn Store,
+    catalogue: &Catalogue,
+    profile: Profile,
+    org_id: &str,
+    now_ms: i64,
+) -> Result<Vec<document::PingJobInput>, SnapshotError> {
+    Ok(store
+        .ping_jobs(Some(org_id))
+        .await?
+        .into_iter()
+        .map(|job| document::PingJobInput {
+            findings: crate::ping::findings(catalogue, profile, &job, now_ms),
+            job,
+        })
+        .collect())
 }
 
 /// The list of an organisation's snapshots as a table.

@@ -10,6 +10,7 @@ pub mod alerting;
 pub mod archive;
 pub mod audit;
 pub mod export;
+pub mod inline_reads;
 pub mod model;
 pub mod sled_store;
 

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod shared_str;
+pub use shared_str::SharedStr;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Org {
     /// Short slug given on the command line, e.g. `mairie-test`.
@@ -173,14 +176,14 @@ impl FindingRecord {
         evaluated_at_ms: i64,
     ) -> FindingRecord {
         FindingRecord {
-            org: org.to_owned(),
-            host_id: host_id.to_owned(),
-            hostname: hostname.to_owned(),
-            check_id: finding.check_id.to_string(),
-            outcome: finding.outcome.as_str().to_owned(),
-            severity: finding.severity.to_string(),
-            title_fr: finding.title_fr.to_string(),
-            title_en: finding.title_en.to_string(),
+            org: org.into(),
+            host_id: host_id.into(),
+            hostname: hostname.into(),
+            check_id: finding.check_id.into(),
+            outcome: finding.outcome.as_str().into(),
+            severity: finding.severity.as_str().into(),
+            title_fr: finding.title_fr.into(),
+            title_en: finding.title_en.into(),
             detail: finding.detail,
             evaluated_at_ms,
             evidence: finding.evidence,
@@ -188,18 +191,20 @@ impl FindingRecord {
     }
 }
 
-/// One check's outcome on one host, as the evaluator produced it.
+/// One check's outcome on one host, as the evaluator produced it. The fields a read of many
+/// findings repeats (the host's, the check's) are [`SharedStr`]: one allocation per host or per
+/// distinct value, not per finding; `detail` is the finding's own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingRecord {
-    pub org: String,
-    pub host_id: String,
-    pub hostname: String,
-    pub check_id: String,
+    pub org: SharedStr,
+    pub host_id: SharedStr,
+    pub hostname: SharedStr,
+    pub check_id: SharedStr,
     /// `pass`, `fail`, `stale`, `unknown`, `error`, `not_applicable`, `waived`.
-    pub outcome: String,
-    pub severity: String,
-    pub title_fr: String,
-    pub title_en: String,
+    pub outcome: SharedStr,
+    pub severity: SharedStr,
+    pub title_fr: SharedStr,
+    pub title_en: SharedStr,
     pub detail: String,
     pub evaluated_at_ms: i64,
     /// The (epoch, seq) of the reports the finding rests on.

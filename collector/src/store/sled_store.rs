@@ -23,6 +23,7 @@ mod export;
 mod fim;
 mod maintenance;
 mod migrate;
+mod snapshot_files;
 mod writes;
 
 use std::io;
@@ -35,7 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::codec::{
     decode, encode, findings_prefix, id_prefix, key_name, latest_key, trailing_u64, unseal,
-    HostFindings, Record,
+    FindingsDecoder, HostFindings, Record,
 };
 pub use self::committer::CommitStats;
 use self::committer::{Counters, Job};
@@ -129,11 +130,14 @@ fn read_findings(
                 // The counts are checked while decoding: never trust them with a huge allocation.
                 .min(part.iter().map(|(_, v)| v.len()).sum::<usize>() / 41),
         );
+        let mut decoder = FindingsDecoder::default();
         for (key, payload) in payloads {
-            HostFindings::decode_into(payload, &mut out).map_err(|reason| StoreError::Corrupt {
-                key: key_name(table.name, key),
-                reason,
-            })?;
+            decoder
+                .decode_into(payload, &mut out)
+                .map_err(|reason| StoreError::Corrupt {
+                    key: key_name(table.name, key),
+                    reason,
+                })?;
         }
         Ok(out)
     };
@@ -306,7 +310,7 @@ impl SledStore {
                 ))
             }
         };
-        migrate::run(&db)?;
+        migrate::run(&db, dir)?;
         let table = |name: &'static str| -> Result<Table, StoreError> {
             Ok(Table {
                 name,
@@ -382,12 +386,16 @@ impl SledStore {
         rx.await.map_err(|_| StoreError::CommitterGone)?
     }
 
-    /// Runs a read on tokio's blocking pool.
+    /// Runs a read on tokio's blocking pool, or in place on a thread that may block
+    /// ([`inline_reads`](super::inline_reads)).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     {
+        if super::inline_reads::reads_inline() {
+            return f(&self.inner);
+        }
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner))
             .await
@@ -709,8 +717,13 @@ impl Store for SledStore {
 
     async fn remove_snapshot(&self, id: &str) -> Result<SnapshotMeta, StoreError> {
         let id = id.to_owned();
-        self.write(move |inner| archive::remove_snapshot(inner, &id))
-            .await
+        let (meta, key) = self
+            .write(move |inner| archive::remove_snapshot(inner, &id))
+            .await?;
+        // Only now that the metadata's removal is durable: a crash before leaves an unnamed file.
+        self.read(move |inner| snapshot_files::remove(&inner.dir, &key))
+            .await?;
+        Ok(meta)
     }
 
     async fn host_groups(&self, host_id: &str) -> Result<Vec<String>, StoreError> {

@@ -1,15 +1,11 @@
 //! Waivers, snapshots and host groups in sled: trees opened on demand (`waivers`: id → record;
-//! `snapshot_meta`: org 0x00 seq(BE) → `SnapshotMeta`; `snapshot_documents`: the same key → the
-//! document's bytes, sealed like every value but not encoded; `host_groups`: host id → record).
+//! `snapshot_meta`: org 0x00 seq(BE) → `SnapshotMeta`, whose document is a file
+//! ([`snapshot_files`](super::snapshot_files)); `host_groups`: host id → record).
 //! Listing, chaining and retention read only the small metadata records.
 //! Writes run on the committer thread like every other write.
 
-use sled::transaction::Transactional;
-
-use super::codec::{
-    decode, encode, id_prefix, key_name, report_key, seal, trailing_u64, unseal, with_u64, Record,
-};
-use super::writes::tx_error;
+use super::codec::{decode, id_prefix, key_name, report_key, trailing_u64, with_u64, Record};
+use super::snapshot_files;
 use super::{Inner, Table};
 use crate::store::{
     HostGroups, HostRecord, SnapshotMeta, SnapshotRecord, StoreError, StoredReport, WaiverRecord,
@@ -28,41 +24,25 @@ pub(super) fn waivers_table(inner: &Inner) -> Result<Table, StoreError> {
 
 /// org 0x00 seq(BE) → `SnapshotMeta`.
 pub(super) const SNAPSHOT_META: &str = "snapshot_meta";
-/// org 0x00 seq(BE) → the document's bytes, sealed ([`seal`]) but not encoded.
-pub(super) const SNAPSHOT_DOCUMENTS: &str = "snapshot_documents";
 
-fn snapshot_meta_table(inner: &Inner) -> Result<Table, StoreError> {
+pub(super) fn snapshot_meta_table(db: &sled::Db) -> Result<Table, StoreError> {
     Ok(Table {
         name: SNAPSHOT_META,
-        tree: inner.db.open_tree(SNAPSHOT_META)?,
+        tree: db.open_tree(SNAPSHOT_META)?,
     })
 }
 
-fn snapshot_documents_table(inner: &Inner) -> Result<Table, StoreError> {
-    Ok(Table {
-        name: SNAPSHOT_DOCUMENTS,
-        tree: inner.db.open_tree(SNAPSHOT_DOCUMENTS)?,
-    })
-}
-
-/// Writes a snapshot's metadata and document under `key`, together. Also used by the migration.
+/// Writes a snapshot's document file, then its metadata under `key` (the committer makes that
+/// durable). Also used by the migrations.
 pub(super) fn put_snapshot(
-    meta_tree: &sled::Tree,
-    documents_tree: &sled::Tree,
+    store_dir: &std::path::Path,
+    metas: &Table,
     key: &[u8],
     meta: &SnapshotMeta,
     document: &[u8],
 ) -> Result<(), StoreError> {
-    let meta_value = encode(SNAPSHOT_META, key, meta)?;
-    // Built once: a retried transaction reuses the same bytes instead of copying 100 MB again.
-    let document_value = sled::IVec::from(seal(key, document));
-    (meta_tree, documents_tree)
-        .transaction(|(metas, documents)| {
-            metas.insert(key, meta_value.as_slice())?;
-            documents.insert(key, document_value.clone())?;
-            Ok(())
-        })
-        .map_err(tx_error)
+    snapshot_files::write(store_dir, key, document)?;
+    metas.put(key, meta)
 }
 
 pub(super) fn add_waiver(inner: &Inner, waiver: &WaiverRecord) -> Result<(), StoreError> {
@@ -105,7 +85,7 @@ pub(super) fn add_snapshot(inner: &Inner, snapshot: &SnapshotRecord) -> Result<(
     if !inner.orgs.tree.contains_key(snapshot.org.as_bytes())? {
         return Err(StoreError::NoSuchOrg(snapshot.org.clone()));
     }
-    let metas = snapshot_meta_table(inner)?;
+    let metas = snapshot_meta_table(&inner.db)?;
     let prefix = id_prefix(&snapshot.org);
     let expected = metas.last_u64(&prefix)?.unwrap_or(0).saturating_add(1);
     if snapshot.seq != expected {
@@ -116,8 +96,8 @@ pub(super) fn add_snapshot(inner: &Inner, snapshot: &SnapshotRecord) -> Result<(
         });
     }
     put_snapshot(
-        &metas.tree,
-        &snapshot_documents_table(inner)?.tree,
+        &inner.dir,
+        &metas,
         &with_u64(prefix, snapshot.seq),
         &snapshot.meta(),
         snapshot.document.as_bytes(),
@@ -125,12 +105,12 @@ pub(super) fn add_snapshot(inner: &Inner, snapshot: &SnapshotRecord) -> Result<(
 }
 
 pub(super) fn snapshot_metas(inner: &Inner, org: &str) -> Result<Vec<SnapshotMeta>, StoreError> {
-    let all: Vec<SnapshotMeta> = snapshot_meta_table(inner)?.scan(&id_prefix(org))?;
+    let all: Vec<SnapshotMeta> = snapshot_meta_table(&inner.db)?.scan(&id_prefix(org))?;
     Ok(all.into_iter().filter(|s| s.org == org).collect())
 }
 
 pub(super) fn last_snapshot(inner: &Inner, org: &str) -> Result<Option<SnapshotMeta>, StoreError> {
-    let table = snapshot_meta_table(inner)?;
+    let table = snapshot_meta_table(&inner.db)?;
     let Some(item) = table.tree.scan_prefix(id_prefix(org)).next_back() else {
         return Ok(None);
     };
@@ -145,28 +125,33 @@ pub(super) fn last_snapshot(inner: &Inner, org: &str) -> Result<Option<SnapshotM
     Ok(Some(meta))
 }
 
-/// The document stored with `meta` under `key`.
-fn document(inner: &Inner, key: &[u8], meta: SnapshotMeta) -> Result<SnapshotRecord, StoreError> {
-    let table = snapshot_documents_table(inner)?;
+/// The document stored with `meta` under `key`; `None` when its file is gone because the snapshot
+/// was removed meanwhile (retention), corruption when its metadata is still there.
+fn document(
+    inner: &Inner,
+    key: &[u8],
+    meta: SnapshotMeta,
+) -> Result<Option<SnapshotRecord>, StoreError> {
     let corrupt = |reason: &str| StoreError::Corrupt {
-        key: key_name(table.name, key),
+        key: key_name(snapshot_files::SNAPSHOT_DOCUMENTS, key),
         reason: reason.to_owned(),
     };
-    let value = table
-        .tree
-        .get(key)?
-        .ok_or_else(|| corrupt("the snapshot's document is missing"))?;
-    let bytes = unseal(table.name, key, &value)?;
-    let document =
-        String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("the document is not UTF-8"))?;
-    Ok(SnapshotRecord::from_meta(meta, document))
+    let Some(bytes) = snapshot_files::read(&inner.dir, key, &meta)? else {
+        if snapshot_meta_table(&inner.db)?.tree.contains_key(key)? {
+            return Err(corrupt("the snapshot's document is missing"));
+        }
+        return Ok(None);
+    };
+    let document = String::from_utf8(bytes).map_err(|_| corrupt("the document is not UTF-8"))?;
+    Ok(Some(SnapshotRecord::from_meta(meta, document)))
 }
 
 pub(super) fn snapshots(inner: &Inner, org: &str) -> Result<Vec<SnapshotRecord>, StoreError> {
-    snapshot_metas(inner, org)?
-        .into_iter()
-        .map(|meta| document(inner, &with_u64(id_prefix(org), meta.seq), meta))
-        .collect()
+    let mut all = Vec::new();
+    for meta in snapshot_metas(inner, org)? {
+        all.extend(document(inner, &with_u64(id_prefix(org), meta.seq), meta)?);
+    }
+    Ok(all)
 }
 
 pub(super) fn snapshot(inner: &Inner, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
@@ -174,18 +159,23 @@ pub(super) fn snapshot(inner: &Inner, id: &str) -> Result<Option<SnapshotRecord>
         return Ok(None);
     };
     let key = with_u64(id_prefix(org), seq);
-    let meta: Option<SnapshotMeta> = snapshot_meta_table(inner)?.get(&key)?;
+    let meta: Option<SnapshotMeta> = snapshot_meta_table(&inner.db)?.get(&key)?;
     match meta.filter(|s| s.org == org && s.seq == seq) {
-        Some(meta) => document(inner, &key, meta).map(Some),
+        Some(meta) => document(inner, &key, meta),
         None => Ok(None),
     }
 }
 
-pub(super) fn remove_snapshot(inner: &Inner, id: &str) -> Result<SnapshotMeta, StoreError> {
+/// Removes a snapshot's metadata and returns it with its key; the caller removes the document file
+/// once that removal is durable, so a crash never leaves metadata without its document.
+pub(super) fn remove_snapshot(
+    inner: &Inner,
+    id: &str,
+) -> Result<(SnapshotMeta, Vec<u8>), StoreError> {
     let Some((org, seq)) = SnapshotRecord::parse_id(id) else {
         return Err(StoreError::NoSuchSnapshot(id.to_owned()));
     };
-    let metas = snapshot_meta_table(inner)?;
+    let metas = snapshot_meta_table(&inner.db)?;
     let prefix = id_prefix(org);
     let key = with_u64(prefix.clone(), seq);
     let Some(meta) = metas
@@ -197,14 +187,8 @@ pub(super) fn remove_snapshot(inner: &Inner, id: &str) -> Result<SnapshotMeta, S
     if metas.last_u64(&prefix)? == Some(seq) {
         return Err(StoreError::SnapshotIsNewest(id.to_owned()));
     }
-    (&metas.tree, &snapshot_documents_table(inner)?.tree)
-        .transaction(|(m, d)| {
-            m.remove(key.as_slice())?;
-            d.remove(key.as_slice())?;
-            Ok(())
-        })
-        .map_err(tx_error)?;
-    Ok(meta)
+    metas.tree.remove(key.as_slice())?;
+    Ok((meta, key))
 }
 
 fn host_groups_table(inner: &Inner) -> Result<Table, StoreError> {

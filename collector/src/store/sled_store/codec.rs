@@ -9,12 +9,14 @@
 //! Keys: ids are followed by a 0x00 separator (host ids are UUIDs and organisation ids slugs; readers
 //! also check the decoded record's id), integers are big-endian so that sled's order is theirs.
 
+use std::collections::HashSet;
+
 use sha2::{Digest, Sha256};
 
 use crate::store::ContractorPolicyRecord;
 use crate::store::{
     AuditRecord, FindingRecord, HostRecord, KeyEvent, LatestDomain, Org, PingJob, SecurityEvent,
-    StoreError, StoredReport, TokenRecord,
+    SharedStr, StoreError, StoredReport, TokenRecord,
 };
 
 const VERSION: u8 = 1;
@@ -153,9 +155,18 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, String> {
         Ok(u32::from_be_bytes(self.array()?))
     }
-    fn string(&mut self) -> Result<String, String> {
+    /// `[len u32][bytes]`.
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
         let len = usize::try_from(self.u32()?).map_err(|e| e.to_string())?;
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|e| e.to_string())
+        self.take(len)
+    }
+    fn string(&mut self) -> Result<String, String> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|e| e.to_string())
+    }
+    fn shared_str(&mut self) -> Result<SharedStr, String> {
+        Ok(SharedStr::from(
+            std::str::from_utf8(self.bytes()?).map_err(|e| e.to_string())?,
+        ))
     }
     fn byte(&mut self) -> Result<u8, String> {
         Ok(u8::from_be_bytes(self.array()?))
@@ -204,7 +215,7 @@ impl Record for HostFindings {
                 }
             }
             for s in [
-                &f.check_id,
+                f.check_id.as_str(),
                 &f.outcome,
                 &f.severity,
                 &f.title_fr,
@@ -226,13 +237,13 @@ impl Record for HostFindings {
 
     fn from_payload(payload: &[u8]) -> Result<Self, String> {
         let mut findings = Vec::new();
-        HostFindings::decode_into(payload, &mut findings)?;
+        FindingsDecoder::default().decode_into(payload, &mut findings)?;
         Ok(HostFindings(findings))
     }
 }
 
 impl HostFindings {
-    /// How many findings a payload holds, as it says (checked by [`HostFindings::decode_into`]).
+    /// How many findings a payload holds, as it says (checked by [`FindingsDecoder::decode_into`]).
     pub(super) fn count(payload: &[u8]) -> usize {
         Reader(payload)
             .u32()
@@ -240,10 +251,65 @@ impl HostFindings {
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(0)
     }
+}
+
+/// The fields of a finding that come from the catalogue: check id, outcome, severity, titles.
+const CHECK_FIELDS: usize = 5;
+
+/// Decodes the findings payloads of one read, sharing the strings they repeat: each host's
+/// identity is allocated once for all its findings, and each distinct check id, outcome, severity
+/// and title once for the whole read. Hosts are judged against one catalogue in one order, so the
+/// value at the same place in the previous host's record is tried first, by a plain comparison of
+/// bytes; only a value that differs from it is looked up among every value met so far.
+#[derive(Default)]
+pub(super) struct FindingsDecoder {
+    /// Every shared value met so far.
+    known: HashSet<SharedStr>,
+    /// The previous host's values, at `finding index × CHECK_FIELDS + field`.
+    recent: Vec<SharedStr>,
+    /// The previous record's organisation.
+    org: Option<SharedStr>,
+}
+
+impl FindingsDecoder {
+    /// The shared string of `bytes` (UTF-8 checked), remembered at `slot` of `recent`.
+    fn shared(&mut self, slot: usize, bytes: &[u8]) -> Result<SharedStr, String> {
+        if let Some(recent) = self.recent.get(slot) {
+            if recent.as_bytes() == bytes {
+                return Ok(recent.clone());
+            }
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+        let value = match self.known.get(text) {
+            Some(known) => known.clone(),
+            None => {
+                let value = SharedStr::from(text);
+                self.known.insert(value.clone());
+                value
+            }
+        };
+        match self.recent.get_mut(slot) {
+            Some(recent) => *recent = value.clone(),
+            // Slots are met in order from 0, so `slot` is at most one past the end.
+            None => self.recent.push(value.clone()),
+        }
+        Ok(value)
+    }
+
+    /// The organisation of a record: almost always the previous record's.
+    fn org(&mut self, bytes: &[u8]) -> Result<SharedStr, String> {
+        if let Some(org) = self.org.as_ref().filter(|org| org.as_bytes() == bytes) {
+            return Ok(org.clone());
+        }
+        let org = SharedStr::from(std::str::from_utf8(bytes).map_err(|e| e.to_string())?);
+        self.org = Some(org.clone());
+        Ok(org)
+    }
 
     /// Decodes a payload's findings onto the end of `findings` (which the caller may have sized
     /// with [`HostFindings::count`]); on error `findings` may hold some of them.
     pub(super) fn decode_into(
+        &mut self,
         payload: &[u8],
         findings: &mut Vec<FindingRecord>,
     ) -> Result<(), String> {
@@ -258,18 +324,20 @@ impl HostFindings {
         }
         // Each finding takes at least 41 bytes: a hostile count cannot make a huge allocation.
         findings.reserve(count.min(payload.len() / 41));
-        let (org, host_id, hostname) = (r.string()?, r.string()?, r.string()?);
-        for _ in 0..count {
+        let org = self.org(r.bytes()?)?;
+        let (host_id, hostname) = (r.shared_str()?, r.shared_str()?);
+        for index in 0..count {
             let (org, host_id, hostname) = match r.byte()? {
                 SAME_HOST => (org.clone(), host_id.clone(), hostname.clone()),
-                OWN_HOST => (r.string()?, r.string()?, r.string()?),
+                OWN_HOST => (r.shared_str()?, r.shared_str()?, r.shared_str()?),
                 other => return Err(format!("unknown finding tag {other}")),
             };
-            let check_id = r.string()?;
-            let outcome = r.string()?;
-            let severity = r.string()?;
-            let title_fr = r.string()?;
-            let title_en = r.string()?;
+            let slot = index.saturating_mul(CHECK_FIELDS);
+            let check_id = self.shared(slot, r.bytes()?)?;
+            let outcome = self.shared(slot + 1, r.bytes()?)?;
+            let severity = self.shared(slot + 2, r.bytes()?)?;
+            let title_fr = self.shared(slot + 3, r.bytes()?)?;
+            let title_en = self.shared(slot + 4, r.bytes()?)?;
             let detail = r.string()?;
             let evaluated_at_ms = r.i64()?;
             let n = usize::try_from(r.u32()?).map_err(|e| e.to_string())?;
@@ -464,7 +532,7 @@ mod tests {
         let finding = |host: &str, check: &str, evidence: Vec<(u64, u64)>| FindingRecord {
             org: "mairie".into(),
             host_id: host.into(),
-            hostname: format!("{host}.local"),
+            hostname: format!("{host}.local").into(),
             check_id: check.into(),
             outcome: "fail".into(),
             severity: "high".into(),
@@ -496,8 +564,8 @@ mod tests {
             check_id: "c".into(),
             outcome: "pass".into(),
             severity: "low".into(),
-            title_fr: String::new(),
-            title_en: String::new(),
+            title_fr: "".into(),
+            title_en: "".into(),
             detail: String::new(),
             evaluated_at_ms: 0,
             evidence: vec![],
@@ -511,6 +579,70 @@ mod tests {
         assert!(HostFindings::from_payload(&one).is_ok());
         one.push(0);
         assert!(HostFindings::from_payload(&one).is_err());
+    }
+
+    #[test]
+    fn one_decoder_shares_repeated_values_and_still_checks_every_one() {
+        let finding = |host: &str, check: &str, outcome: &str, title: &str| FindingRecord {
+            org: "mairie".into(),
+            host_id: host.into(),
+            hostname: format!("{host}.local").into(),
+            check_id: check.into(),
+            outcome: outcome.into(),
+            severity: "high".into(),
+            title_fr: title.into(),
+            title_en: "Updates".into(),
+            detail: format!("{host} {check}"),
+            evaluated_at_ms: 1,
+            evidence: vec![(1, 2)],
+        };
+        let hosts = [
+            vec![
+                finding("a", "UPD-001", "fail", "Mises à jour"),
+                finding("a", "PWD-001", "pass", "Mots de passe"),
+            ],
+            // Another host: same checks, another outcome at the same place, then a check id and a
+            // title no catalogue knows, and a finding of a third host.
+            vec![
+                finding("b", "UPD-001", "pass", "Mises à jour"),
+                finding("b", "ZZZ-999", "pass", "\u{202e} titre hostile"),
+                finding("c", "PWD-001", "fail", "Mots de passe"),
+            ],
+        ];
+        let payloads: Vec<Vec<u8>> = hosts
+            .iter()
+            .map(|h| HostFindings(h.clone()).to_payload().unwrap())
+            .collect();
+        let mut decoder = FindingsDecoder::default();
+        let mut out = Vec::new();
+        for payload in &payloads {
+            decoder.decode_into(payload, &mut out).unwrap();
+        }
+        assert_eq!(out, hosts.concat());
+        let same = |a: &SharedStr, b: &SharedStr| a.as_ptr() == b.as_ptr();
+        // One allocation per host identity and per distinct value across hosts.
+        assert!(same(&out[0].hostname, &out[1].hostname));
+        assert!(!same(&out[1].hostname, &out[2].hostname));
+        assert!(same(&out[0].org, &out[2].org));
+        assert!(same(&out[0].title_fr, &out[2].title_fr));
+        assert!(same(&out[1].outcome, &out[2].outcome));
+        assert!(same(&out[0].outcome, &out[4].outcome));
+        assert!(same(&out[0].severity, &out[3].severity));
+        // A value that is not UTF-8 is refused whether or not it sits where a known value was.
+        let mut bad = HostFindings(vec![finding("d", "UPD-001", "fail", "Mises à jour")])
+            .to_payload()
+            .unwrap();
+        let at = bad.windows(7).position(|w| w == b"UPD-001").unwrap();
+        bad[at] = 0xff;
+        assert!(decoder.decode_into(&bad, &mut Vec::new()).is_err());
+        let title = bad.windows(4).position(|w| w == b"Mise").unwrap();
+        bad[at] = b'U';
+        bad[title] = 0xc3;
+        assert!(decoder.decode_into(&bad, &mut Vec::new()).is_err());
+        bad[title] = b'M';
+        let mut again = Vec::new();
+        decoder.decode_into(&bad, &mut again).unwrap();
+        assert_eq!(again[0].check_id, "UPD-001");
     }
 
     #[test]

@@ -152,6 +152,10 @@ impl Syncer {
                 Err(e) => return Err(Durability::new(&path, &e)),
             };
             if meta.is_dir() {
+                // Snapshot document files are fsynced once, when written (`snapshot_files`).
+                if entry.file_name() == super::snapshot_files::DOCUMENTS_DIR {
+                    continue;
+                }
                 self.sync_tree(&path)?;
             } else if meta.is_file() {
                 if is_blob_dir {

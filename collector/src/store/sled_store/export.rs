@@ -1,14 +1,19 @@
 //! The sled store's side of backups: every tree written raw to an export file from the committer
-//! thread (so no write lands in between: one consistent point), and a fresh store filled from an
-//! export, flushed and fsynced before anything opens it.
+//! thread (so no write lands in between: one consistent point), then the snapshot documents (files,
+//! see `snapshot_files`) as the table `snapshot_documents` of sealed values, as format 2 exported
+//! them; and a fresh store filled from an export, flushed and fsynced before anything opens it.
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use super::archive::{snapshot_meta_table, SNAPSHOT_META};
+use super::codec::decode;
+use super::snapshot_files::{self, SNAPSHOT_DOCUMENTS};
 use super::{committer, io_error, Inner};
 use crate::store::export::{self, ExportStats, ExportWriter, Item};
+use crate::store::SnapshotMeta;
 use crate::store::StoreError;
 
 /// Writes every tree of `inner` to a new file `path` (0600), fsynced. Runs on the committer thread.
@@ -24,12 +29,34 @@ pub(super) fn export_to(inner: &Inner, path: &Path) -> Result<ExportStats, Store
     let mut names = inner.db.tree_names();
     names.sort();
     for name in names {
+        // Only a format-2 leftover (a damaged document the migration kept) can be named so.
+        if name.as_ref() == SNAPSHOT_DOCUMENTS.as_bytes() {
+            continue;
+        }
         let tree = inner.db.open_tree(&name)?;
         w.table(&name).map_err(io)?;
         for item in tree.iter() {
             let (key, value) = item?;
             w.pair(&key, &value).map_err(io)?;
         }
+    }
+    // Each document checked against its metadata's SHA-256 first: a backup never launders one.
+    let metas = snapshot_meta_table(&inner.db)?;
+    let mut documents = false;
+    for item in metas.tree.iter() {
+        let (key, value) = item?;
+        let meta: SnapshotMeta = decode(SNAPSHOT_META, &key, &value)?;
+        let document =
+            snapshot_files::read(&inner.dir, &key, &meta)?.ok_or_else(|| StoreError::Corrupt {
+                key: super::codec::key_name(SNAPSHOT_DOCUMENTS, &key),
+                reason: "the snapshot's document is missing".into(),
+            })?;
+        if !documents {
+            w.table(SNAPSHOT_DOCUMENTS.as_bytes()).map_err(io)?;
+            documents = true;
+        }
+        w.pair(&key, &snapshot_files::export_value(&key, &document))
+            .map_err(io)?;
     }
     let (buf, stats) = w.finish().map_err(io)?;
     let file = buf
@@ -51,16 +78,22 @@ pub fn import_new(dir: &Path, input: impl Read) -> Result<ExportStats, StoreErro
         ));
     }
     let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
-    let mut tree: Option<sled::Tree> = None;
+    // `None` inside the documents table: its pairs become files, not sled values.
+    let mut tree: Option<Option<sled::Tree>> = None;
     let stats = export::read(input, |item| {
         match item {
-            Item::Table(name) => tree = Some(db.open_tree(name).map_err(std::io::Error::other)?),
-            Item::Pair(key, value) => {
-                let t = tree
-                    .as_ref()
-                    .ok_or_else(|| std::io::Error::other("pair outside a table"))?;
-                t.insert(key, value).map_err(std::io::Error::other)?;
+            Item::Table(name) if name == SNAPSHOT_DOCUMENTS.as_bytes() => tree = Some(None),
+            Item::Table(name) => {
+                tree = Some(Some(db.open_tree(name).map_err(std::io::Error::other)?));
             }
+            Item::Pair(key, value) => match tree.as_ref() {
+                Some(Some(t)) => {
+                    t.insert(key, value).map_err(std::io::Error::other)?;
+                }
+                Some(None) => snapshot_files::import(dir, &key, &value)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?,
+                None => return Err(std::io::Error::other("pair outside a table")),
+            },
         }
         Ok(())
     })

@@ -1,7 +1,9 @@
-//! The move from store format 1 to 2 (`backup::store_format`), run by `SledStore::open` before
-//! anything reads the store: findings kept as one record per host instead of one per finding
-//! (tree `findings` → `host_findings`), and snapshot documents kept as raw sealed bytes apart from
-//! a small metadata record (tree `snapshots` → `snapshot_meta` + `snapshot_documents`).
+//! The moves from store formats 1 and 2 to 3 (`backup::store_format`), run by `SledStore::open`
+//! before anything reads the store: findings kept as one record per host instead of one per finding
+//! (format 1's tree `findings` → `host_findings`), snapshot documents kept apart from a small
+//! metadata record (format 1's tree `snapshots` → `snapshot_meta` + a document), and those documents
+//! kept as files outside sled (format 2's tree `snapshot_documents` → `snapshot-documents/`, see
+//! `snapshot_files`).
 //!
 //! Each step writes the new records and only then drops the old tree, and writing a record twice
 //! changes nothing, so a step interrupted by a crash simply runs again at the next open. The
@@ -11,8 +13,11 @@
 
 use sled::IVec;
 
-use super::archive::{put_snapshot, SNAPSHOT_DOCUMENTS, SNAPSHOT_META};
+use std::path::Path;
+
+use super::archive::{put_snapshot, snapshot_meta_table};
 use super::codec::{decode, encode, HostFindings};
+use super::snapshot_files::{self, SNAPSHOT_DOCUMENTS};
 use crate::store::{FindingRecord, SnapshotRecord, StoreError};
 
 /// Format 2's findings tree: org 0x00 host 0x00 → `HostFindings`.
@@ -22,17 +27,22 @@ const OLD_FINDINGS: &str = "findings";
 /// Format 1's snapshots tree: org 0x00 seq(BE) → JSON `SnapshotRecord`, document inside.
 const OLD_SNAPSHOTS: &str = "snapshots";
 
-/// Moves whatever format-1 trees `db` still holds to the format-2 layout.
-pub(super) fn run(db: &sled::Db) -> Result<(), StoreError> {
+/// Moves whatever format-1 or format-2 trees `db` (in `dir`) still holds to the format-3 layout,
+/// then removes the document files a crash left unnamed.
+pub(super) fn run(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
     let names = db.tree_names();
     let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
     if has(OLD_FINDINGS) {
         findings(db)?;
     }
     if has(OLD_SNAPSHOTS) {
-        snapshots(db)?;
+        snapshots(db, dir)?;
     }
-    Ok(())
+    if has(SNAPSHOT_DOCUMENTS) {
+        documents(db, dir)?;
+    }
+    let metas = snapshot_meta_table(db)?;
+    snapshot_files::remove_strays(dir, |key| Ok(metas.tree.contains_key(key)?))
 }
 
 fn findings(db: &sled::Db) -> Result<(), StoreError> {
@@ -83,18 +93,17 @@ fn findings(db: &sled::Db) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn snapshots(db: &sled::Db) -> Result<(), StoreError> {
+fn snapshots(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
     let old = db.open_tree(OLD_SNAPSHOTS)?;
-    let metas = db.open_tree(SNAPSHOT_META)?;
-    let documents = db.open_tree(SNAPSHOT_DOCUMENTS)?;
+    let metas = snapshot_meta_table(db)?;
     let (mut moved, mut damaged) = (0usize, 0usize);
     for item in old.iter() {
         let (key, value): (IVec, IVec) = item?;
         match decode::<SnapshotRecord>(OLD_SNAPSHOTS, &key, &value) {
             Ok(record) => {
                 put_snapshot(
+                    dir,
                     &metas,
-                    &documents,
                     &key,
                     &record.meta(),
                     record.document.as_bytes(),
@@ -118,10 +127,43 @@ fn snapshots(db: &sled::Db) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Format 2's documents (sealed values of the tree `snapshot_documents`) written as files; a value
+/// whose seal fails keeps the tree in place, logged at every open. A value no metadata names (a
+/// removal format 2 never finished) is dropped.
+fn documents(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+    let old = db.open_tree(SNAPSHOT_DOCUMENTS)?;
+    let metas = snapshot_meta_table(db)?;
+    let (mut moved, mut damaged) = (0usize, 0usize);
+    for item in old.iter() {
+        let (key, value): (IVec, IVec) = item?;
+        if !metas.tree.contains_key(&key)? {
+            continue;
+        }
+        match snapshot_files::import(dir, &key, &value) {
+            Ok(()) => moved += 1,
+            Err(error @ StoreError::Corrupt { .. }) => {
+                tracing::error!(%error, "A damaged snapshot document cannot be migrated; the old tree is kept.");
+                damaged += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    if damaged == 0 {
+        db.drop_tree(SNAPSHOT_DOCUMENTS)?;
+    }
+    tracing::info!(
+        moved,
+        damaged,
+        "Store migrated: snapshot documents kept as files outside sled."
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
-    use super::super::codec::{findings_prefix, id_prefix, with_u64};
+    use super::super::archive::SNAPSHOT_META;
+    use super::super::codec::{findings_prefix, id_prefix, seal, with_u64};
     use super::super::SledStore;
     use super::*;
     use crate::store::{Org, Store};
@@ -130,7 +172,7 @@ mod tests {
         FindingRecord {
             org: org.into(),
             host_id: host.into(),
-            hostname: format!("{host}.mairie.local"),
+            hostname: format!("{host}.mairie.local").into(),
             check_id: check.into(),
             outcome: "fail".into(),
             severity: "high".into(),
@@ -143,13 +185,15 @@ mod tests {
     }
 
     fn snapshot(org: &str, seq: u64) -> SnapshotRecord {
+        use sha2::Digest;
+        let document = format!("{{\"seq\":\"{seq}\",\"é\":\"\\\"\"}}");
         SnapshotRecord {
             id: SnapshotRecord::id_of(org, seq),
             org: org.into(),
             seq,
             created_at_ms: 10 * seq as i64,
-            sha256: format!("{seq:064x}"),
-            document: format!("{{\"seq\":\"{seq}\",\"é\":\"\\\"\"}}"),
+            sha256: hex::encode(sha2::Sha256::digest(document.as_bytes())),
+            document,
             minisig: format!("untrusted comment: {seq}\n"),
             scheduled: seq.is_multiple_of(2),
         }
@@ -251,5 +295,83 @@ mod tests {
             .tree_names()
             .iter()
             .any(|n| n.as_ref() == OLD_SNAPSHOTS.as_bytes()));
+    }
+
+    /// A store as format 2 left it: snapshot metadata plus sealed documents in the sled tree
+    /// `snapshot_documents` (and one document no metadata names). Opening it writes the documents
+    /// as files and drops the tree; a second open changes nothing.
+    #[tokio::test]
+    async fn format_2_documents_become_files_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Vec<SnapshotRecord> = (1..=2).map(|seq| snapshot("mairie", seq)).collect();
+        {
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let metas = db.open_tree(SNAPSHOT_META).unwrap();
+            let documents = db.open_tree(SNAPSHOT_DOCUMENTS).unwrap();
+            for r in &records {
+                let key = with_u64(id_prefix("mairie"), r.seq);
+                metas
+                    .insert(
+                        key.as_slice(),
+                        encode(SNAPSHOT_META, &key, &r.meta()).unwrap(),
+                    )
+                    .unwrap();
+                documents
+                    .insert(key.as_slice(), seal(&key, r.document.as_bytes()))
+                    .unwrap();
+            }
+            let unnamed = with_u64(id_prefix("mairie"), 9);
+            documents
+                .insert(unnamed.as_slice(), seal(&unnamed, b"{}"))
+                .unwrap();
+            db.flush().unwrap();
+        }
+        for _ in 0..2 {
+            let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+            assert!(!store
+                .inner
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == SNAPSHOT_DOCUMENTS.as_bytes()));
+            assert_eq!(store.snapshots("mairie").await.unwrap(), records);
+            assert_eq!(
+                std::fs::read_dir(snapshot_files::dir(dir.path()))
+                    .unwrap()
+                    .count(),
+                2
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_format_2_document_keeps_the_old_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = snapshot("mairie", 1);
+        let key = with_u64(id_prefix("mairie"), 1);
+        {
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            db.open_tree(SNAPSHOT_META)
+                .unwrap()
+                .insert(
+                    key.as_slice(),
+                    encode(SNAPSHOT_META, &key, &r.meta()).unwrap(),
+                )
+                .unwrap();
+            let mut value = seal(&key, r.document.as_bytes());
+            value[40] ^= 1;
+            db.open_tree(SNAPSHOT_DOCUMENTS)
+                .unwrap()
+                .insert(key.as_slice(), value)
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        assert!(store
+            .inner
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == SNAPSHOT_DOCUMENTS.as_bytes()));
     }
 }

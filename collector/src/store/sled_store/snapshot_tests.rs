@@ -1,7 +1,12 @@
-//! Tests of the store format 2 layout: snapshot metadata apart from sealed raw documents
-//! (`last_snapshot`, listing without documents, damage detected) and findings kept per host.
+//! Tests of the store layout: snapshot metadata in sled, documents as files outside it (format 3:
+//! `last_snapshot` and listing read no document, damage and swaps detected, strays removed, backups
+//! carry the documents), and findings kept per host.
 
-use super::archive::SNAPSHOT_DOCUMENTS;
+use std::os::unix::fs::PermissionsExt;
+
+use sha2::{Digest, Sha256};
+
+use super::snapshot_files::{self, DOCUMENTS_DIR, SNAPSHOT_DOCUMENTS};
 use super::*;
 
 fn snapshot(org: &str, seq: u64, document: &str) -> SnapshotRecord {
@@ -10,7 +15,7 @@ fn snapshot(org: &str, seq: u64, document: &str) -> SnapshotRecord {
         org: org.into(),
         seq,
         created_at_ms: 1_000 * seq as i64,
-        sha256: format!("{seq:064x}"),
+        sha256: hex::encode(Sha256::digest(document.as_bytes())),
         document: document.into(),
         minisig: format!("untrusted comment: {seq}\n"),
         scheduled: seq > 1,
@@ -30,6 +35,16 @@ async fn store_with_orgs(dir: &tempfile::TempDir) -> SledStore {
             .unwrap();
     }
     store
+}
+
+/// The document files of the store in `dir`, by name.
+fn document_files(dir: &tempfile::TempDir) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("store").join(DOCUMENTS_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
 }
 
 #[tokio::test]
@@ -72,8 +87,9 @@ async fn last_snapshot_and_listing_read_no_document() {
     assert_eq!(store.snapshot("mairie-9").await.unwrap(), None);
 
     // Listing, chaining and retention still work with every document gone: they never read one.
-    let documents = store.inner.db.open_tree(SNAPSHOT_DOCUMENTS).unwrap();
-    documents.clear().unwrap();
+    for file in document_files(&dir) {
+        std::fs::remove_file(file).unwrap();
+    }
     assert_eq!(store.snapshot_metas("mairie").await.unwrap().len(), 3);
     assert_eq!(
         store.last_snapshot("mairie").await.unwrap().map(|m| m.seq),
@@ -103,6 +119,51 @@ async fn last_snapshot_and_listing_read_no_document() {
 }
 
 #[tokio::test]
+async fn documents_are_private_files_outside_sled_removed_with_their_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_orgs(&dir).await;
+    let document = "{\"hosts\":[],\"org\":\"mairie\"}".repeat(10_000);
+    for seq in 1..=2 {
+        store
+            .add_snapshot(snapshot("mairie", seq, &document))
+            .await
+            .unwrap();
+    }
+    // No sled tree holds a document, and nothing of that size went into sled's files.
+    assert!(!store
+        .inner
+        .db
+        .tree_names()
+        .iter()
+        .any(|n| n.as_ref() == SNAPSHOT_DOCUMENTS.as_bytes()));
+    let files = document_files(&dir);
+    assert_eq!(files.len(), 2);
+    for file in &files {
+        // The file is the document itself, readable by the collector only.
+        assert_eq!(std::fs::read(file).unwrap(), document.as_bytes());
+        let mode = std::fs::metadata(file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    }
+    let docs_dir = dir.path().join("store").join(DOCUMENTS_DIR);
+    let mode = std::fs::metadata(&docs_dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    store.remove_snapshot("mairie-1").await.unwrap();
+    assert_eq!(document_files(&dir), files[1..]);
+
+    // What a crash can leave (a temporary file, a document whose metadata never landed) is removed
+    // when the store opens; named documents stay.
+    std::fs::write(docs_dir.join(".tmp-x.json"), "partial").unwrap();
+    std::fs::copy(&files[1], &files[0]).unwrap();
+    drop(store);
+    let store = SledStore::open(&dir.path().join("store"), 8 << 20).unwrap();
+    assert_eq!(document_files(&dir), files[1..]);
+    assert_eq!(
+        store.snapshot("mairie-2").await.unwrap().unwrap().document,
+        document
+    );
+}
+
+#[tokio::test]
 async fn a_flipped_byte_in_a_stored_document_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_orgs(&dir).await;
@@ -111,28 +172,26 @@ async fn a_flipped_byte_in_a_stored_document_is_detected() {
         .add_snapshot(snapshot("mairie", 1, &document))
         .await
         .unwrap();
-    let documents = store.inner.db.open_tree(SNAPSHOT_DOCUMENTS).unwrap();
-    let (key, value) = documents.iter().next().unwrap().unwrap();
-    // Stored raw after the frame (version byte, SHA-256): the bytes themselves, not JSON text.
-    assert_eq!(&value[33..], document.as_bytes());
-    for at in [0, 1, 33, 33 + document.len() / 2, value.len() - 1] {
-        let mut bad = value.to_vec();
+    let file = document_files(&dir).remove(0);
+    let value = std::fs::read(&file).unwrap();
+    for at in [0, 1, document.len() / 2, value.len() - 1] {
+        let mut bad = value.clone();
         bad[at] ^= 0x20;
-        documents.insert(&key, bad).unwrap();
+        std::fs::write(&file, bad).unwrap();
         let err = store.snapshot("mairie-1").await.unwrap_err();
         assert!(
             matches!(&err, StoreError::Corrupt { key, .. } if key.starts_with(SNAPSHOT_DOCUMENTS)),
             "byte {at}: {err}"
         );
     }
-    // A document moved under another snapshot's key is refused too.
-    documents.insert(&key, value.clone()).unwrap();
+    // A document moved under another snapshot's name is refused too.
+    std::fs::write(&file, &value).unwrap();
     store
         .add_snapshot(snapshot("mairie", 2, "{}"))
         .await
         .unwrap();
-    let (key2, _) = documents.iter().nth(1).unwrap().unwrap();
-    documents.insert(&key2, value).unwrap();
+    let second = document_files(&dir).remove(1);
+    std::fs::copy(&file, &second).unwrap();
     assert!(matches!(
         store.snapshot("mairie-2").await,
         Err(StoreError::Corrupt { .. })
@@ -140,6 +199,62 @@ async fn a_flipped_byte_in_a_stored_document_is_detected() {
     assert_eq!(
         store.snapshot("mairie-1").await.unwrap().unwrap().document,
         document
+    );
+    // A backup refuses to carry the swapped document rather than seal it as good.
+    let err = store.export(dir.path().join("export")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_export_carries_the_documents_into_the_restored_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_orgs(&dir).await;
+    let records: Vec<SnapshotRecord> = (1..=3)
+        .map(|seq| snapshot("mairie", seq, &format!("{{\"n\":\"{seq}\"}}").repeat(100)))
+        .collect();
+    for r in &records {
+        store.add_snapshot(r.clone()).await.unwrap();
+    }
+    let path = dir.path().join("export");
+    let exported = store.export(path.clone()).await.unwrap();
+    drop(store);
+    // The export holds them as format 2's table did: key → sealed document.
+    let mut tables = Vec::new();
+    let mut documents = Vec::new();
+    crate::store::export::read(std::fs::File::open(&path).unwrap(), |item| {
+        match item {
+            crate::store::export::Item::Table(name) => tables.push(name),
+            crate::store::export::Item::Pair(key, value)
+                if tables.last().map(Vec::as_slice) == Some(SNAPSHOT_DOCUMENTS.as_bytes()) =>
+            {
+                documents.push(
+                    super::codec::unseal(SNAPSHOT_DOCUMENTS, &key, &value)
+                        .unwrap()
+                        .to_vec(),
+                );
+            }
+            crate::store::export::Item::Pair(..) => {}
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        documents,
+        records
+            .iter()
+            .map(|r| r.document.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    );
+    let restored = dir.path().join("restored");
+    let imported = import_new(&restored, std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(imported, exported);
+    let store = SledStore::open(&restored, 8 << 20).unwrap();
+    assert_eq!(store.snapshots("mairie").await.unwrap(), records);
+    assert_eq!(
+        std::fs::read_dir(snapshot_files::dir(&restored))
+            .unwrap()
+            .count(),
+        3
     );
 }
 
@@ -181,9 +296,9 @@ async fn findings_of_many_hosts_are_read_whole_and_in_order() {
         let findings: Vec<FindingRecord> = (0..(i % 4))
             .map(|c| FindingRecord {
                 org: "mairie".into(),
-                host_id: id.clone(),
-                hostname: format!("pc-{i}"),
-                check_id: format!("CHK-{c:03}"),
+                host_id: id.as_str().into(),
+                hostname: format!("pc-{i}").into(),
+                check_id: format!("CHK-{c:03}").into(),
                 outcome: "fail".into(),
                 severity: "high".into(),
                 title_fr: "é".into(),
