@@ -3,6 +3,10 @@
 //! passes axe-core in Debian's chromium (tests/a11y); the CSV neutralises formula starts; the PDF
 //! embeds fonts with French glyphs, read back with `pdftotext`. Each rendering is also saved as PNG
 //! under `target/test-artefacts/snapshot_exports/` for a person to look at.
+//!
+//! Each report also shows the organisation's backups with no agent (a ping job pinged over real
+//! HTTPS, its evidence said unsigned), and, in a second test, the maintenance window that a real
+//! FIM-002 finding names (reason, owner, period, revocation) with that finding.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,7 +14,10 @@ use std::time::Duration;
 
 use vigie_collector::snapshot::report::{render_verified, Format};
 
-use crate::harness::{bin, run, wait_for, Agent, Collector};
+use vigie_collector::snapshot::document::time_text;
+
+use crate::harness::{bin, ok, run, wait_for, Agent, Collector};
+use crate::snapshots::{add_ping_job, ping, Ping};
 
 /// A host name an attacker on the host could declare: markup, a formula, quotes, an accent.
 const HOSTILE: &str = "=HYPERLINK(\"http://evil.example\")<script>alert('x')</script>-poste-é";
@@ -69,6 +76,39 @@ fn export_ok(c: &Collector, id: &str, format: &str, out: &Path) {
     );
 }
 
+/// Renders every page of `pdf` as `NAME-N.png` among the artefacts (after removing an earlier
+/// run's); returns how many.
+fn pdf_pages(pdf: &Path, name: &str) -> usize {
+    let pages = || {
+        std::fs::read_dir(artefacts())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{name}-")) && n.ends_with(".png"))
+            })
+            .collect::<Vec<_>>()
+    };
+    for old in pages() {
+        std::fs::remove_file(old).unwrap();
+    }
+    let out = run(Command::new("pdftoppm")
+        .args(["-png", "-r", "60"])
+        .arg(pdf)
+        .arg(artefacts().join(name)));
+    assert!(out.status.success(), "pdftoppm (Debian poppler-utils)");
+    pages().len()
+}
+
+/// The text of a PDF, as `pdftotext` extracts it.
+fn pdf_text(pdf: &Path) -> String {
+    let text_path = pdf.with_extension("txt");
+    let out = run(Command::new("pdftotext").arg(pdf).arg(&text_path));
+    assert!(out.status.success(), "pdftotext (Debian poppler-utils)");
+    std::fs::read_to_string(&text_path).unwrap()
+}
+
 #[test]
 fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_json_alone() {
     let tmp = tempfile::tempdir().unwrap();
@@ -103,6 +143,29 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
         })
     });
     a.stop();
+    // A backup with no agent that succeeded, then failed with a hostile message.
+    let nas = add_ping_job(&c, "mairie-test", "nas");
+    for (path, extra, check) in [
+        (nas.clone(), vec![], "BKP-001"),
+        (
+            format!("{nas}/fail"),
+            vec!["--data-binary", "<b>disque plein</b> =1+1"],
+            "BKP-002",
+        ),
+    ] {
+        let outcome = if check == "BKP-001" { "pass" } else { "fail" };
+        ping(
+            &c,
+            Ping {
+                org: "mairie-test",
+                name: "nas",
+                path: &path,
+                check,
+                outcome,
+            },
+            &extra,
+        );
+    }
     collector_ok(
         &[
             "waiver",
@@ -149,6 +212,17 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
         "@responsable-sécurité",
         "jusqu&#39;au 31/12/2099",
         "<th scope=\"col\">",
+        "Sauvegardes sans agent (signaux HTTPS)",
+        "Sauvegarde sans agent « nas »",
+        "ping:nas",
+        "Preuves non signées : les signaux sont reçus par le collecteur en HTTPS",
+        "signal HTTPS non signé (échec), reçu par le collecteur le ",
+        "échec reçu le ",
+        "réussite reçue le ",
+        "&lt;b&gt;disque plein&lt;/b&gt; =1+1",
+        "période 1 j, grâce 2 h, copie sur le site « mairie »",
+        "1 sauvegarde(s) sans agent",
+        "Aucun constat ne cite de maintenance déclarée.",
     ] {
         assert!(
             html.contains(french),
@@ -156,6 +230,7 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
         );
     }
     assert!(!html.contains("<script"), "unescaped host markup");
+    assert!(!html.contains("<b>disque"), "unescaped ping message");
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     assert!(html.contains("Mairie d&#39;Évry &lt;test&gt;"));
     let png = artefacts().join("rapport-html.png");
@@ -176,6 +251,13 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
     assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
 
     std::fs::copy(&html_path, artefacts().join("rapport.html")).unwrap();
+    // The signed document the reports render, with its signature, for a person to compare.
+    std::fs::copy(&json, artefacts().join("instantane.json")).unwrap();
+    std::fs::copy(
+        dir.join("snap.json.minisig"),
+        artefacts().join("instantane.json.minisig"),
+    )
+    .unwrap();
 
     // CSV: one row per finding, formula starts neutralised.
     let csv_path = dir.join("constats.csv");
@@ -197,6 +279,22 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
     assert!(csv.contains("\"'=HYPERLINK(\"\"http://evil.example\"\")<script>"));
     assert!(csv.contains("\"'@responsable-sécurité, jusqu'au 31/12/2099"));
     assert!(csv.contains("\"Dérogation\""));
+    assert!(
+        csv.contains(";\"maintenance déclarée\";\"preuves\";"),
+        "{csv:.400}"
+    );
+    let nas_rows: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains(";\"ping:nas\";"))
+        .collect();
+    assert_eq!(nas_rows.len(), 2, "{csv}");
+    assert!(
+        nas_rows.iter().any(|l| l.contains("\"BKP-002\"")
+            && l.contains("\"Non conforme\"")
+            && l.contains("<b>disque plein</b> =1+1")
+            && l.contains("signal HTTPS non signé (échec), reçu par le collecteur le ")),
+        "{nas_rows:?}"
+    );
     assert_eq!(
         csv.lines().count(),
         1 + c.findings(Some("mairie-test")).len()
@@ -209,10 +307,7 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
     std::fs::copy(&csv_path, artefacts().join("constats.csv")).unwrap();
     let pdf = std::fs::read(&pdf_path).unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
-    let text_path = dir.join("rapport.txt");
-    let out = run(Command::new("pdftotext").arg(&pdf_path).arg(&text_path));
-    assert!(out.status.success(), "pdftotext (Debian poppler-utils)");
-    let text = std::fs::read_to_string(&text_path).unwrap();
+    let text = pdf_text(&pdf_path);
     for french in [
         "Instantané de conformité n° 1",
         "Mairie d'Évry <test>",
@@ -223,6 +318,12 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
         "@responsable-sécurité",
         "HYPERLINK",
         "<script>",
+        "Sauvegardes sans agent (signaux HTTPS)",
+        "Sauvegarde sans agent « nas »",
+        "ping:nas",
+        "Preuves non signées",
+        "signal HTTPS non signé",
+        "Maintenances déclarées citées par les constats",
     ] {
         assert!(
             text.contains(french),
@@ -236,13 +337,7 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
         fonts.lines().skip(2).all(|l| l.contains(" yes ")),
         "fonts not embedded: {fonts}"
     );
-    let prefix = artefacts().join("rapport-pdf");
-    let out = run(Command::new("pdftoppm")
-        .args(["-png", "-r", "60", "-f", "1", "-l", "3"])
-        .arg(&pdf_path)
-        .arg(&prefix));
-    assert!(out.status.success());
-    assert!(artefacts().join("rapport-pdf-1.png").is_file());
+    assert!(pdf_pages(&pdf_path, "rapport-pdf") >= 2);
 
     // Without the fonts, a clear error and no file.
     let missing = dir.join("sans-polices.pdf");
@@ -294,4 +389,219 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
         Path::new("/x")
     )
     .is_ok());
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// A real agent watches a host tree made here with FIM; a file changed inside a declared
+/// maintenance window is a FIM-002 finding that names the window. The window is revoked afterwards
+/// (it still covers the earlier change), and the HTML, CSV and PDF reports show it in French:
+/// reason, owner, period, revocation, and the finding that names it.
+#[test]
+fn reports_show_the_maintenance_windows_findings_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("host");
+    for d in ["etc", "usr/bin", "usr/sbin", "boot", "var/lib/dpkg/info"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::fs::write(root.join("etc/smb.conf"), "[global]\nworkgroup = MAIRIE\n").unwrap();
+    std::fs::write(root.join("usr/bin/tool"), "#!/bin/sh\n").unwrap();
+    std::fs::write(root.join("usr/sbin/daemon"), "#!/bin/sh\n").unwrap();
+    std::fs::write(root.join("boot/vmlinuz"), "kernel").unwrap();
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    // dpkg last wrote its database an hour ago: it is not busy now.
+    ok(Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(root.join("var/lib/dpkg/status")));
+    let c = Collector::start(tmp.path());
+    c.admin_ok(&["org", "add", "mairie", "--name", "Mairie"]);
+    let mut a = Agent::new(tmp.path(), "a", 2, 2);
+    std::fs::write(
+        &a.config,
+        format!(
+            "interval_secs = 2\nheartbeat_secs = 2\nmax_backoff_secs = 1\nrole = \"server\"\n\
+             [probes.patches]\nenabled = false\n[probes.backups]\nenabled = false\n\
+             [probes.fim]\nroot = \"{}\"\ndebounce_ms = 50\n\
+             [[probes.fim.paths]]\npath = \"/etc\"\n\
+             [[probes.fim.paths]]\npath = \"/usr/bin\"\n\
+             [[probes.fim.paths]]\npath = \"/usr/sbin\"\n\
+             [[probes.fim.paths]]\npath = \"/boot\"\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    a.enroll(&c, &c.token("mairie", "1h"));
+    let host = a.host_id();
+    a.start();
+    let fim002 = |accept: &dyn Fn(&str, &str) -> bool| {
+        let what = format!(
+            "FIM-002 (before waiting, the collector said {:?})",
+            c.findings(Some("mairie"))
+                .into_iter()
+                .filter(|f| f["check_id"] == "FIM-002")
+                .map(|f| format!("{} {}", f["outcome"], f["detail"]))
+                .collect::<Vec<_>>()
+        );
+        wait_for(&what, Duration::from_secs(120), || {
+            c.findings(Some("mairie")).into_iter().find_map(|f| {
+                let (o, d) = (
+                    f["outcome"].as_str().unwrap_or_default(),
+                    f["detail"].as_str().unwrap_or_default(),
+                );
+                (f["host_id"] == host.as_str() && f["check_id"] == "FIM-002" && accept(o, d))
+                    .then(|| d.to_owned())
+            })
+        })
+    };
+    fim002(&|o, _| o == "pass");
+
+    let t = now_ms();
+    let out = collector_ok(
+        &[
+            "maintenance",
+            "add",
+            "--org",
+            "mairie",
+            "--from",
+            &time_text(t - 60_000),
+            "--until",
+            &time_text(t + 3_600_000),
+            "--reason",
+            "mise à jour de samba",
+            "--owner",
+            "J. Martin",
+        ],
+        &c.dir,
+    );
+    let id = out
+        .split_whitespace()
+        .find(|w| w.starts_with("m-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_owned();
+    std::fs::write(
+        root.join("etc/smb.conf"),
+        "[global]\nworkgroup = MAIRIE\nserver min protocol = SMB3\n",
+    )
+    .unwrap();
+    let detail = fim002(&|o, d| o == "fail" && d.contains("/etc/smb.conf"));
+    assert!(detail.contains(&id), "{detail}");
+    a.stop();
+    collector_ok(
+        &[
+            "maintenance",
+            "revoke",
+            &id,
+            "--reason",
+            "terminée plus tôt",
+        ],
+        &c.dir,
+    );
+
+    let snap = collector_ok(&["snapshot", "create", "--org", "mairie"], &c.dir);
+    let snap = snap.trim();
+    let dir = tmp.path();
+    let json = dir.join("snap.json");
+    export_ok(&c, snap, "json", &json);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["maintenance"][0]["id"], id.as_str());
+    assert_eq!(
+        doc["maintenance"][0]["revoked"]["reason"],
+        "terminée plus tôt"
+    );
+
+    // HTML: the window's table, the finding that names it, and still accessible.
+    let html_path = dir.join("maintenance.html");
+    export_ok(&c, snap, "html", &html_path);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    let finding = format!("{} — FIM-002", host_name(&doc, &host));
+    for expected in [
+        "Maintenances déclarées citées par les constats",
+        "<th scope=\"col\">Constats qui la citent</th>",
+        id.as_str(),
+        "mise à jour de samba",
+        "J. Martin",
+        "toute l&#39;organisation",
+        "révoquée le ",
+        "terminée plus tôt",
+        &finding,
+        &format!("Maintenance déclarée : {id} : mise à jour de samba (J. Martin), du "),
+    ] {
+        assert!(
+            html.contains(expected),
+            "{expected} missing from the HTML report"
+        );
+    }
+    let png = artefacts().join("maintenance-html.png");
+    let _ = std::fs::remove_file(&png);
+    let axe = run(Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("a11y/check.mjs"))
+        .arg(&html_path)
+        .arg(&png));
+    assert!(
+        axe.status.success(),
+        "axe-core: {}{}",
+        String::from_utf8_lossy(&axe.stdout),
+        String::from_utf8_lossy(&axe.stderr)
+    );
+    let axe_report: serde_json::Value = serde_json::from_slice(&axe.stdout).unwrap();
+    assert_eq!(axe_report["violations"], serde_json::json!([]));
+    std::fs::copy(&html_path, artefacts().join("maintenance.html")).unwrap();
+
+    // CSV: the FIM-002 row carries the window in its own column.
+    let csv_path = dir.join("maintenance.csv");
+    export_ok(&c, snap, "csv", &csv_path);
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.contains("\"FIM-002\""))
+        .unwrap_or_else(|| panic!("no FIM-002 row: {csv}"));
+    assert!(
+        row.contains(&format!(";\"{id} : mise à jour de samba (J. Martin), du "))
+            && row.contains(", révoquée le ")
+            && row.contains("terminée plus tôt\";"),
+        "{row}"
+    );
+
+    // PDF: the same, read back as text.
+    let pdf_path = dir.join("maintenance.pdf");
+    export_ok(&c, snap, "pdf", &pdf_path);
+    std::fs::copy(&pdf_path, artefacts().join("maintenance.pdf")).unwrap();
+    let text = pdf_text(&pdf_path);
+    for expected in [
+        "Maintenances déclarées citées par les constats",
+        id.as_str(),
+        "mise à jour de samba",
+        "Responsable : J. Martin",
+        "terminée plus tôt",
+        "Maintenance déclarée : ",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} missing from the PDF text:\n{text:.4000}"
+        );
+    }
+    assert!(pdf_pages(&pdf_path, "maintenance-pdf") >= 1);
+}
+
+/// The host name a snapshot gives `host`.
+fn host_name(doc: &serde_json::Value, host: &str) -> String {
+    doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == host)
+        .unwrap()["hostname"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -1,4 +1,5 @@
 //! Signed compliance snapshots end to end (DESIGN decision 21, issue 8): waivers shown and expiring,
+//! a ping job (a backup with no agent, pinged over real HTTPS) carried with its unsigned evidence,
 //! two chained snapshots exported and accepted by the stock `minisign` tool and by
 //! `snapshot verify`, each kind of tampering refused, and `snapshot diff`.
 
@@ -6,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use vigie_collector::snapshot::{document::time_text, key, minisign};
+use vigie_collector::snapshot::document::{time_text, PING_PROVENANCE};
+use vigie_collector::snapshot::{key, minisign};
 
 use crate::harness::{bin, run, wait_for, Agent, Collector};
 
@@ -102,12 +104,107 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Declares ping job `name` in `org` (period 1 day, grace 2 hours); returns the path of its URL.
+pub(crate) fn add_ping_job(c: &Collector, org: &str, name: &str) -> String {
+    let url = c.admin_ok(&[
+        "ping", "add", "--org", org, "--name", name, "--period", "1d", "--grace", "2h", "--site",
+        "mairie",
+    ]);
+    let url = url.trim();
+    assert!(url.starts_with("https://localhost:"), "{url}");
+    format!("/ping/{}", url.split("/ping/").nth(1).unwrap())
+}
+
+/// A ping to send to job `name` of `org` at `path` (from [`add_ping_job`], with `/fail` or
+/// `/start` appended as needed), and the finding it must give the job (`check` with `outcome`).
+pub(crate) struct Ping<'a> {
+    pub org: &'a str,
+    pub name: &'a str,
+    pub path: &'a str,
+    pub check: &'a str,
+    pub outcome: &'a str,
+}
+
+/// Sends `p` over real HTTPS with `curl` (`extra` arguments added), pinning the collector's
+/// certificate, and waits until the store holds the finding it gives the job.
+pub(crate) fn ping(c: &Collector, p: Ping<'_>, extra: &[&str]) {
+    let Ping {
+        org,
+        name,
+        path,
+        check,
+        outcome,
+    } = p;
+    let port = c.https.rsplit(':').next().unwrap();
+    let out = run(Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(c.dir.join("https.crt"))
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(["-w", "%{http_code}"])
+        .args(extra)
+        .arg(format!("https://localhost:{port}{path}")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "OK\n200",
+        "curl: {}",
+        stderr(&out)
+    );
+    let host = format!("ping:{name}");
+    wait_for(
+        &format!("{check} {outcome} on {host}"),
+        Duration::from_secs(30),
+        || {
+            c.findings(Some(org))
+                .into_iter()
+                .any(|f| {
+                    f["host_id"] == host.as_str()
+                        && f["check_id"] == check
+                        && f["outcome"] == outcome
+                })
+                .then_some(())
+        },
+    );
+}
+
+/// The ping job `id` of a parsed snapshot.
+fn ping_job<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["ping_jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == id)
+        .unwrap()
+}
+
+/// The finding of `check` of a host or ping job in a parsed snapshot.
+fn finding_of<'a>(holder: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
+    holder["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check_id"] == check)
+        .unwrap()
+}
+
 #[test]
 fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
     let tmp = tempfile::tempdir().unwrap();
     let c = Collector::start(tmp.path());
     c.admin_ok(&["org", "add", "mairie-test", "--name", "Mairie de Test"]);
     c.admin_ok(&["org", "add", "autre", "--name", "Autre mairie"]);
+    // A backup with no agent, whose job reported a success over HTTPS.
+    let nas = add_ping_job(&c, "mairie-test", "nas");
+    ping(
+        &c,
+        Ping {
+            org: "mairie-test",
+            name: "nas",
+            path: &nas,
+            check: "BKP-001",
+            outcome: "pass",
+        },
+        &[],
+    );
     let mut a = Agent::new(tmp.path(), "a", 3600, 3600);
     a.enroll(&c, &c.token("mairie-test", "1h"));
     a.start();
@@ -212,6 +309,43 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
         .unwrap()
         .iter()
         .any(|m| m["measure"] == "HYG 14"));
+    // The ping job is in, judged at snapshot time, its evidence the ping received, said unsigned.
+    let job1 = ping_job(&doc1, "ping:nas");
+    assert_eq!(job1["provenance"], PING_PROVENANCE);
+    assert_eq!(job1["name"], "nas");
+    assert_eq!(job1["period_secs"], "86400");
+    assert_eq!(job1["site"], "mairie");
+    let pings1 = job1["pings"].as_array().unwrap();
+    assert_eq!(pings1.len(), 1, "{job1}");
+    assert_eq!(pings1[0]["kind"], "success");
+    assert!(pings1[0].get("signature").is_none() && job1.get("reports").is_none());
+    let bkp1 = finding_of(job1, "BKP-001");
+    assert_eq!(bkp1["outcome"], "pass", "{bkp1}");
+    assert_eq!(
+        bkp1["evidence"],
+        serde_json::json!([{"kind": "success", "received_at": pings1[0]["received_at"]}])
+    );
+    assert_eq!(finding_of(job1, "BKP-002")["outcome"], "pass");
+    // Its findings count in the roll-up.
+    let bkp_measure = doc1["measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "BKP-001")
+        })
+        .unwrap();
+    assert_ne!(bkp_measure["pass"], "0", "{bkp_measure}");
+    assert_ne!(bkp_measure["status"], "needs_attestation", "{bkp_measure}");
+    assert!(doc1["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "BKP-002"));
 
     // Snapshot 2, after the waiver has expired by itself.
     std::thread::sleep(Duration::from_millis(
@@ -219,12 +353,33 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
     ));
     let list = collector_ok(&["waiver", "list", "--org", "mairie-test"], &c.dir);
     assert!(list.contains("expired"), "{list}");
+    // The backup with no agent now fails.
+    ping(
+        &c,
+        Ping {
+            org: "mairie-test",
+            name: "nas",
+            path: &format!("{nas}/fail"),
+            check: "BKP-002",
+            outcome: "fail",
+        },
+        &["--data-binary", "disque plein"],
+    );
     let id2 = collector_ok(&["snapshot", "create", "--org", "mairie-test"], &c.dir);
     let id2 = id2.trim().to_owned();
     assert_eq!(id2, "mairie-test-2");
     let snap2 = tmp.path().join("snap2.json");
     let doc2 = export(&c, &id2, &snap2);
     assert_eq!(finding(&doc2, &host, &failing)["outcome"], "fail");
+    let job2 = ping_job(&doc2, "ping:nas");
+    assert_eq!(job2["pings"].as_array().unwrap().len(), 2, "{job2}");
+    assert_eq!(job2["pings"][1]["kind"], "failure");
+    assert_eq!(job2["pings"][1]["message"], "disque plein");
+    assert_eq!(finding_of(job2, "BKP-001")["outcome"], "fail");
+    let bkp2 = finding_of(job2, "BKP-002");
+    assert_eq!(bkp2["outcome"], "fail");
+    assert!(bkp2["detail"].as_str().unwrap().contains("disque plein"));
+    assert_eq!(bkp2["evidence"][0]["kind"], "failure");
     assert_eq!(doc2["waivers"], serde_json::json!([]));
     let prev = vigie_collector::snapshot::verify::parse_canonical(&std::fs::read(&snap1).unwrap());
     assert!(prev.is_ok());
@@ -255,6 +410,11 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
     }
     let ok1 = verify(&snap1, &pubkey, None);
     assert!(ok1.status.success(), "{}", stderr(&ok1));
+    assert!(
+        String::from_utf8_lossy(&ok1.stdout).contains("ping jobs: 1, with 1 pings unsigned"),
+        "{}",
+        String::from_utf8_lossy(&ok1.stdout)
+    );
     let ok2 = verify(&snap2, &pubkey, Some(&snap1));
     assert!(ok2.status.success(), "{}", stderr(&ok2));
     let report = String::from_utf8(ok2.stdout).unwrap();
@@ -265,6 +425,44 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
     assert!(
         report.contains("agent signatures: ") && !report.contains("agent signatures: 0 "),
         "{report}"
+    );
+    assert!(
+        report.contains("ping jobs: 1, with 2 pings unsigned (received by the collector over HTTPS, covered by the snapshot signature only)"),
+        "{report}"
+    );
+
+    // The pings carry no agent signature, so only the document's signature protects them: one
+    // changed byte in a ping's time is refused by minisign and by `snapshot verify`.
+    let received = job2["pings"][1]["received_at"].as_str().unwrap().to_owned();
+    let moved = tampered(&snap2, "ping-moved.json", |doc, _| {
+        let text = String::from_utf8(doc.clone()).unwrap();
+        let i = text.find(&received).unwrap() + 3;
+        doc[i] = if doc[i] == b'0' { b'1' } else { b'0' };
+    });
+    assert!(!minisign_verify(&moved, &pubkey).status.success());
+    let out = verify(&moved, &pubkey, Some(&snap1));
+    assert!(stderr(&out).contains("minisign"), "{}", stderr(&out));
+    // Re-signed with the snapshot key: a ping job claiming signed evidence is refused, and so is a
+    // finding resting on a ping the job does not record.
+    let claimed = resigned(&c, &snap2, "ping-claimed.json", |doc| {
+        doc["ping_jobs"][0]["provenance"] = serde_json::Value::from("signed by the agent");
+    });
+    let out = verify(&claimed, &pubkey, Some(&snap1));
+    assert!(
+        stderr(&out).contains("ping job \"nas\" does not say that its evidence is unsigned"),
+        "{}",
+        stderr(&out)
+    );
+    let unrecorded = resigned(&c, &snap2, "ping-unrecorded.json", |doc| {
+        doc["ping_jobs"][0]["pings"][1]["received_at"] =
+            serde_json::Value::from("2001-01-01T00:00:00.000Z");
+    });
+    assert!(minisign_verify(&unrecorded, &pubkey).status.success());
+    let out = verify(&unrecorded, &pubkey, Some(&snap1));
+    assert!(
+        stderr(&out).contains("which the job does not record"),
+        "{}",
+        stderr(&out)
     );
 
     // One flipped byte of the document.
@@ -330,6 +528,23 @@ fn snapshots_are_signed_chained_verifiable_with_minisign_and_tamper_evident() {
     let diff = collector_ok(&["snapshot", "diff", &id1, &id2], &c.dir);
     assert!(
         diff.contains(&format!("{failing}: waived -> fail")) && diff.contains("worse: "),
+        "{diff}"
+    );
+    // The ping job went from success to failure: worse, not new.
+    let worse = diff
+        .split("worse: ")
+        .nth(1)
+        .unwrap()
+        .split("changed: ")
+        .next()
+        .unwrap();
+    assert!(
+        worse.contains("  ping:nas BKP-001: pass -> fail\n")
+            && worse.contains("  ping:nas BKP-002: pass -> fail\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("new ping jobs: 0\ngone ping jobs: 0\n"),
         "{diff}"
     );
     let files = run(Command::new(bin("vigie-collector"))

@@ -7,12 +7,18 @@
 //! the findings name: title, severity, references, remediation, so the document is read alone),
 //! `hosts` (each with `enrollment`, `key_history`, `groups`, `reports` and `findings`),
 //! `waivers` (those in force), `maintenance` (the maintenance windows some finding names, absent
-//! when none does) and `measures`.
+//! when none does), `ping_jobs` (absent when the organisation has none) and `measures`.
 //!
 //! A host's `reports` are the stored reports its findings rest on, each once: epoch, seq, the
 //! collector's receive time, and the agent's signed header and signature in base64. A finding's
 //! `evidence` names them by epoch and seq. One report usually backs many findings, so embedding it
 //! once per host keeps a 10,000-host document and its verification proportionate.
+//!
+//! A ping job (a backup of a machine with no agent, `crate::ping`) is a pseudo-host `ping:<name>`
+//! with its declaration, its findings at snapshot time and the evidence they rest on: the receive
+//! times of the newest pings of each kind. No agent signed them, and the document says so in each
+//! job's `provenance` ([`PING_PROVENANCE`]); a finding's `evidence` names the ping by kind and
+//! receive time. Only the snapshot's own signature covers them.
 
 use std::collections::BTreeMap;
 
@@ -21,11 +27,14 @@ use base64::Engine;
 use serde::Serialize;
 use vigie_policies::Catalogue;
 
-use crate::store::{FindingRecord, HostRecord, KeyEvent, Org, WaiverRecord};
+use crate::store::{FindingRecord, HostRecord, KeyEvent, Org, PingJob, WaiverRecord};
 
 pub const FORMAT: &str = "vigie-snapshot-v1";
 /// `previous_sha256` of an organisation's first snapshot.
 pub const NO_PREVIOUS: &str = crate::store::audit::GENESIS;
+/// The `provenance` of every ping job's evidence: what an auditor must know about it.
+pub const PING_PROVENANCE: &str =
+    "unsigned, received by the collector over HTTPS: no agent signature exists";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
@@ -39,6 +48,12 @@ pub enum DocumentError {
         check: String,
         epoch: u64,
         seq: u64,
+    },
+    #[error("finding {check} of ping job {job} rests on a ping received at {at_ms} ms, which the job does not record")]
+    MissingPing {
+        job: String,
+        check: String,
+        at_ms: u64,
     },
 }
 
@@ -63,6 +78,14 @@ pub struct HostInput {
     pub reports: BTreeMap<(u64, u64), EmbeddedReport>,
 }
 
+/// One ping job and what the snapshot says about it.
+#[derive(Debug, Clone)]
+pub struct PingJobInput {
+    pub job: PingJob,
+    /// Its findings at the snapshot's time (BKP-001 and BKP-002), under the pseudo-host.
+    pub findings: Vec<FindingRecord>,
+}
+
 /// Everything a snapshot is made of.
 #[derive(Debug)]
 pub struct Inputs<'a> {
@@ -79,6 +102,8 @@ pub struct Inputs<'a> {
     pub waivers: &'a [WaiverRecord],
     /// The organisation's maintenance windows; the document keeps those a finding names.
     pub maintenance: &'a [crate::maintenance::MaintenanceRecord],
+    /// The organisation's ping jobs, by name.
+    pub ping_jobs: &'a [PingJobInput],
 }
 
 /// RFC 3339 UTC with milliseconds; times before 1970 are clamped to the epoch.
@@ -105,6 +130,8 @@ struct Document<'a> {
     maintenance: Vec<MaintenanceDoc<'a>>,
     measures: Vec<super::rollup::Measure>,
     organisation: OrgDoc<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ping_jobs: Vec<PingJobDoc<'a>>,
     previous_sha256: &'a str,
     profile: &'a str,
     sequence: String,
@@ -159,7 +186,7 @@ struct CheckDoc<'a> {
 struct HostDoc<'a> {
     current_key: String,
     enrollment: EnrollmentDoc<'a>,
-    findings: Vec<FindingDoc<'a>>,
+    findings: Vec<FindingDoc<'a, EvidenceDoc>>,
     groups: &'a [String],
     hostname: &'a str,
     id: &'a str,
@@ -177,14 +204,46 @@ struct EnrollmentDoc<'a> {
     hostname: &'a str,
 }
 
+/// A finding; `E` is what its evidence names: a signed report of the host, or a ping.
 #[derive(Serialize)]
-struct FindingDoc<'a> {
+struct FindingDoc<'a, E> {
     check_id: &'a str,
     detail: &'a str,
     evaluated_at: String,
-    evidence: Vec<EvidenceDoc>,
+    evidence: Vec<E>,
     outcome: &'a str,
     severity: &'a str,
+}
+
+#[derive(Serialize)]
+struct PingJobDoc<'a> {
+    created_at: String,
+    findings: Vec<FindingDoc<'a, PingEvidenceDoc>>,
+    grace_secs: String,
+    id: String,
+    name: &'a str,
+    offline: bool,
+    period_secs: String,
+    pings: Vec<PingDoc<'a>>,
+    provenance: &'static str,
+    site: &'a str,
+}
+
+/// The newest ping of one kind the collector received for a job.
+#[derive(Serialize)]
+struct PingDoc<'a> {
+    kind: &'static str,
+    /// What the newest `/fail` said; only on the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    received_at: String,
+}
+
+/// The ping a finding of a ping job rests on.
+#[derive(Serialize)]
+struct PingEvidenceDoc {
+    kind: &'static str,
+    received_at: String,
 }
 
 #[derive(Serialize)]
@@ -245,11 +304,19 @@ pub fn canonical(inputs: &Inputs<'_>) -> Result<Vec<u8>, DocumentError> {
         .iter()
         .map(host_doc)
         .collect::<Result<Vec<_>, _>>()?;
-    let named: std::collections::BTreeSet<&str> = inputs
-        .hosts
+    let ping_jobs = inputs
+        .ping_jobs
         .iter()
-        .flat_map(|h| h.findings.iter().map(|f| f.check_id.as_str()))
-        .collect();
+        .map(ping_job_doc)
+        .collect::<Result<Vec<_>, _>>()?;
+    let all_findings = || {
+        inputs
+            .hosts
+            .iter()
+            .flat_map(|h| &h.findings)
+            .chain(inputs.ping_jobs.iter().flat_map(|j| &j.findings))
+    };
+    let named: std::collections::BTreeSet<&str> = all_findings().map(|f| &*f.check_id).collect();
     let checks = inputs
         .catalogue
         .checks()
@@ -287,14 +354,12 @@ pub fn canonical(inputs: &Inputs<'_>) -> Result<Vec<u8>, DocumentError> {
             })
             .map(maintenance_doc)
             .collect(),
-        measures: super::rollup::rollup(
-            inputs.catalogue,
-            inputs.hosts.iter().flat_map(|h| &h.findings),
-        ),
+        measures: super::rollup::rollup(inputs.catalogue, all_findings()),
         organisation: OrgDoc {
             id: &inputs.org.id,
             name: &inputs.org.name,
         },
+        ping_jobs,
         previous_sha256: inputs.previous_sha256,
         profile: inputs.profile,
         sequence: inputs.seq.to_string(),
@@ -379,7 +444,7 @@ fn key_event_doc(event: &KeyEvent) -> KeyEventDoc<'_> {
 fn finding_doc<'a>(
     host: &HostInput,
     f: &'a FindingRecord,
-) -> Result<FindingDoc<'a>, DocumentError> {
+) -> Result<FindingDoc<'a, EvidenceDoc>, DocumentError> {
     let evidence = f
         .evidence
         .iter()
@@ -387,7 +452,7 @@ fn finding_doc<'a>(
             if !host.reports.contains_key(&(epoch, seq)) {
                 return Err(DocumentError::MissingReport {
                     host: host.host.id.clone(),
-                    check: f.check_id.clone(),
+                    check: f.check_id.to_string(),
                     epoch,
                     seq,
                 });
@@ -405,6 +470,87 @@ fn finding_doc<'a>(
         evidence,
         outcome: &f.outcome,
         severity: &f.severity,
+    })
+}
+
+/// The kind of the newest ping a job received at `at_ms`, as `ping::evidence` ranks a tie: a
+/// failure before a success before a start.
+fn ping_kind_at(job: &PingJob, at_ms: i64) -> Option<&'static str> {
+    if at_ms <= 0 {
+        None
+    } else if job.last_failure_ms == at_ms {
+        Some("failure")
+    } else if job.last_success_ms == at_ms {
+        Some("success")
+    } else if job.last_start_ms == at_ms {
+        Some("start")
+    } else {
+        None
+    }
+}
+
+fn ping_job_doc(input: &PingJobInput) -> Result<PingJobDoc<'_>, DocumentError> {
+    let job = &input.job;
+    let pings = [
+        ("start", job.last_start_ms),
+        ("success", job.last_success_ms),
+        ("failure", job.last_failure_ms),
+    ]
+    .into_iter()
+    .filter(|(_, at)| *at > 0)
+    .map(|(kind, at)| PingDoc {
+        kind,
+        message: (kind == "failure").then_some(job.last_failure_message.as_str()),
+        received_at: time_text(at),
+    })
+    .collect();
+    let findings = input
+        .findings
+        .iter()
+        .map(|f| {
+            // `ping::evidence` names the newest signal as (0, its receive time); (0, 0) is "no
+            // signal yet", which rests on no ping.
+            let evidence = f
+                .evidence
+                .iter()
+                .filter(|&&(epoch, at)| epoch != 0 || at != 0)
+                .map(|&(epoch, at)| {
+                    let missing = || DocumentError::MissingPing {
+                        job: job.name.clone(),
+                        check: f.check_id.to_string(),
+                        at_ms: at,
+                    };
+                    let at_ms = i64::try_from(at).map_err(|_| missing())?;
+                    let kind = ping_kind_at(job, at_ms)
+                        .filter(|_| epoch == 0)
+                        .ok_or_else(missing)?;
+                    Ok(PingEvidenceDoc {
+                        kind,
+                        received_at: time_text(at_ms),
+                    })
+                })
+                .collect::<Result<Vec<_>, DocumentError>>()?;
+            Ok(FindingDoc {
+                check_id: &f.check_id,
+                detail: &f.detail,
+                evaluated_at: time_text(f.evaluated_at_ms),
+                evidence,
+                outcome: &f.outcome,
+                severity: &f.severity,
+            })
+        })
+        .collect::<Result<Vec<_>, DocumentError>>()?;
+    Ok(PingJobDoc {
+        created_at: time_text(job.created_at_ms),
+        findings,
+        grace_secs: job.grace_secs.to_string(),
+        id: job.pseudo_host(),
+        name: &job.name,
+        offline: job.offline,
+        period_secs: job.period_secs.to_string(),
+        pings,
+        provenance: PING_PROVENANCE,
+        site: &job.site,
     })
 }
 
@@ -479,8 +625,8 @@ mod tests {
             check_id: check.into(),
             outcome: outcome.into(),
             severity: "high".into(),
-            title_fr: String::new(),
-            title_en: String::new(),
+            title_fr: "".into(),
+            title_en: "".into(),
             detail: detail.into(),
             evaluated_at_ms: 1_790_600_000_000,
             evidence: vec![(3, 41)],
@@ -558,6 +704,7 @@ mod tests {
             hosts: &hosts,
             waivers: &[],
             maintenance: &windows,
+            ping_jobs: &[],
         };
         let bytes = canonical(&inputs).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -577,6 +724,99 @@ mod tests {
         let value: serde_json::Value =
             serde_json::from_slice(&canonical(&inputs).unwrap()).unwrap();
         assert!(value.get("maintenance").is_none());
+    }
+
+    /// A ping job is in the document with its declaration, its findings at snapshot time and the
+    /// pings they rest on, said unsigned; its findings count in the roll-up.
+    #[test]
+    fn a_ping_job_is_a_pseudo_host_with_unsigned_evidence() {
+        let catalogue = Catalogue::builtin().unwrap();
+        let org = Org {
+            id: "mairie".into(),
+            name: "Mairie".into(),
+            created_at_ms: 0,
+        };
+        let t0 = 1_790_000_000_000;
+        let mut job = PingJob {
+            org: "mairie".into(),
+            name: "nas".into(),
+            secret_hash: [0; 32],
+            period_secs: 86_400,
+            grace_secs: 7_200,
+            site: "mairie".into(),
+            offline: false,
+            created_at_ms: t0,
+            last_start_ms: t0 + 1_000,
+            last_success_ms: t0 + 2_000,
+            last_failure_ms: t0 + 3_000,
+            last_failure_message: "disque \"plein\"".into(),
+        };
+        let now = t0 + 3_600_000;
+        let findings =
+            crate::ping::findings(&catalogue, vigie_policies::Profile::Standard, &job, now);
+        let jobs = [PingJobInput {
+            job: job.clone(),
+            findings: findings.clone(),
+        }];
+        let mut inputs = Inputs {
+            org: &org,
+            seq: 1,
+            created_at_ms: now,
+            profile: "standard",
+            catalogue: &catalogue,
+            previous_sha256: NO_PREVIOUS,
+            audit_head: None,
+            key_id: "0123456789ABCDEF",
+            hosts: &[],
+            waivers: &[],
+            maintenance: &[],
+            ping_jobs: &jobs,
+        };
+        let bytes = canonical(&inputs).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(super::super::jcs::canonical(&value).unwrap(), bytes);
+        let j = &value["ping_jobs"][0];
+        assert_eq!(j["id"], "ping:nas");
+        assert_eq!(j["provenance"], PING_PROVENANCE);
+        assert_eq!(j["period_secs"], "86400");
+        assert_eq!(j["pings"].as_array().unwrap().len(), 3);
+        assert_eq!(j["pings"][2]["kind"], "failure");
+        assert_eq!(j["pings"][2]["message"], "disque \"plein\"");
+        assert!(j["pings"][1].get("message").is_none());
+        assert!(j.get("reports").is_none() && j["pings"][0].get("signature").is_none());
+        let bkp2 = &j["findings"][1];
+        assert_eq!(bkp2["check_id"], "BKP-002");
+        assert_eq!(bkp2["outcome"], "fail");
+        assert_eq!(
+            bkp2["evidence"],
+            serde_json::json!([{"kind": "failure", "received_at": time_text(t0 + 3_000)}])
+        );
+        assert!(value["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "BKP-002"));
+        let failed: u64 = value["measures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["fail"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert!(failed > 0, "the ping job's failures are in the roll-up");
+
+        // A finding naming a ping the job does not record is refused.
+        job.last_failure_ms = t0 + 4_000;
+        let jobs = [PingJobInput { job, findings }];
+        inputs.ping_jobs = &jobs;
+        assert!(matches!(
+            canonical(&inputs),
+            Err(DocumentError::MissingPing { at_ms, .. }) if at_ms == 1_790_000_003_000
+        ));
+        // No ping job: no key, so earlier documents are unchanged.
+        inputs.ping_jobs = &[];
+        let value: serde_json::Value =
+            serde_json::from_slice(&canonical(&inputs).unwrap()).unwrap();
+        assert!(value.get("ping_jobs").is_none());
     }
 
     #[test]
@@ -641,6 +881,7 @@ mod tests {
                 hosts: &hosts,
                 waivers: &waivers,
                 maintenance: &[],
+                ping_jobs: &[],
             };
             let bytes = canonical(&inputs).unwrap();
             let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -666,6 +907,7 @@ mod tests {
             hosts: std::slice::from_ref(&orphan),
             waivers: &[],
             maintenance: &[],
+            ping_jobs: &[],
         };
         assert!(matches!(
             canonical(&inputs),

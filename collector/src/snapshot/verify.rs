@@ -3,6 +3,11 @@
 //! snapshot, and every embedded agent signature against the key that the host's embedded key
 //! history says was valid when the collector received that report.
 //!
+//! Ping jobs (backups of machines with no agent) carry no agent signature: their evidence is the
+//! receive times of pings, marked unsigned in the document. They are checked for consistency (each
+//! finding names a ping the job records) and are tamper-evident through the snapshot's own
+//! signature only, which the summary says.
+//!
 //! It needs no data directory and no store: only the files and the published public key.
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -11,7 +16,7 @@ use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::document::{trusted_comment, FORMAT, NO_PREVIOUS};
+use super::document::{trusted_comment, FORMAT, NO_PREVIOUS, PING_PROVENANCE};
 use super::jcs::canonical;
 use super::minisign::{self, key_id_text, MinisignError};
 
@@ -52,6 +57,9 @@ pub struct Verified {
     pub trusted_comment: String,
     pub hosts: usize,
     pub agent_signatures: usize,
+    /// Ping jobs, and the unsigned pings they record.
+    pub ping_jobs: usize,
+    pub unsigned_pings: usize,
     /// `None` when no previous snapshot was given (and this one is not the first).
     pub chain_checked: Option<bool>,
 }
@@ -66,8 +74,14 @@ impl Verified {
             }
         };
         format!(
-            "signature: ok\ntrusted comment: {}\ndocument: canonical, organisation {}, sequence {}, {} hosts\nagent signatures: {} verified against the key histories\nchain: {chain}\n",
-            self.trusted_comment, self.org, self.seq, self.hosts, self.agent_signatures
+            "signature: ok\ntrusted comment: {}\ndocument: canonical, organisation {}, sequence {}, {} hosts\nagent signatures: {} verified against the key histories\nping jobs: {}, with {} pings unsigned (received by the collector over HTTPS, covered by the snapshot signature only)\nchain: {chain}\n",
+            self.trusted_comment,
+            self.org,
+            self.seq,
+            self.hosts,
+            self.agent_signatures,
+            self.ping_jobs,
+            self.unsigned_pings
         )
     }
 }
@@ -87,6 +101,14 @@ pub(super) fn list<'a>(v: &'a Value, name: &str) -> Result<&'a Vec<Value>, Verif
     field(v, name)?
         .as_array()
         .ok_or_else(|| VerifyError::Structure(format!("field {name:?} is not an array")))
+}
+
+/// An array the document leaves out when empty (`maintenance`, `ping_jobs`).
+pub(super) fn optional_list<'a>(v: &'a Value, name: &str) -> Result<&'a [Value], VerifyError> {
+    match v.get(name) {
+        None => Ok(&[]),
+        Some(_) => list(v, name).map(Vec::as_slice),
+    }
 }
 
 fn number(v: &Value, name: &str) -> Result<u64, VerifyError> {
@@ -152,6 +174,11 @@ pub fn verify(
     for host in hosts {
         agent_signatures += verify_host(host)?;
     }
+    let ping_jobs = optional_list(&doc, "ping_jobs")?;
+    let mut unsigned_pings = 0;
+    for job in ping_jobs {
+        unsigned_pings += verify_ping_job(job)?;
+    }
 
     let chain_checked = match previous {
         Some(previous) => {
@@ -174,6 +201,8 @@ pub fn verify(
         trusted_comment: comment,
         hosts: hosts.len(),
         agent_signatures,
+        ping_jobs: ping_jobs.len(),
+        unsigned_pings,
         chain_checked,
     })
 }
@@ -311,6 +340,52 @@ fn verify_host(host: &Value) -> Result<usize, VerifyError> {
     Ok(verified.len())
 }
 
+/// Checks one ping job: it says its evidence is unsigned, its id is its pseudo-host, its pings are
+/// well formed, and each finding names one of them; returns how many pings it records. There is no
+/// agent signature to check.
+fn verify_ping_job(job: &Value) -> Result<usize, VerifyError> {
+    let name = text(job, "name")?;
+    if text(job, "id")? != format!("ping:{name}") {
+        return Err(VerifyError::Structure(format!(
+            "ping job {name:?} is not filed under its pseudo-host"
+        )));
+    }
+    if text(job, "provenance")? != PING_PROVENANCE {
+        return Err(VerifyError::Structure(format!(
+            "ping job {name:?} does not say that its evidence is unsigned"
+        )));
+    }
+    number(job, "period_secs")?;
+    number(job, "grace_secs")?;
+    time_ms(job, "created_at")?;
+    let mut pings = std::collections::BTreeMap::new();
+    for ping in list(job, "pings")? {
+        let kind = text(ping, "kind")?;
+        if !matches!(kind, "start" | "success" | "failure") {
+            return Err(VerifyError::Structure(format!(
+                "ping job {name:?} records a ping of unknown kind {kind:?}"
+            )));
+        }
+        time_ms(ping, "received_at")?;
+        if pings.insert(kind, text(ping, "received_at")?).is_some() {
+            return Err(VerifyError::Structure(format!(
+                "ping job {name:?} records more than the newest {kind} ping"
+            )));
+        }
+    }
+    for finding in list(job, "findings")? {
+        for evidence in list(finding, "evidence")? {
+            let (kind, at) = (text(evidence, "kind")?, text(evidence, "received_at")?);
+            if pings.get(kind) != Some(&at) {
+                return Err(VerifyError::Structure(format!(
+                    "a finding of ping job {name:?} rests on a {kind} ping received at {at}, which the job does not record"
+                )));
+            }
+        }
+    }
+    Ok(pings.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +478,46 @@ mod tests {
         h["findings"][0]["evidence"][0]["seq"] = json!("8");
         let err = verify_host(&h).unwrap_err();
         assert!(err.to_string().contains("not embedded"), "{err}");
+    }
+
+    fn ping_job() -> Value {
+        json!({
+            "id": "ping:nas", "name": "nas", "provenance": PING_PROVENANCE,
+            "period_secs": "86400", "grace_secs": "7200", "created_at": time_text(T0),
+            "pings": [
+                {"kind": "success", "received_at": time_text(T0 + HOUR)},
+                {"kind": "failure", "received_at": time_text(T0 + 2 * HOUR), "message": "x"},
+            ],
+            "findings": [{"evidence": [{"kind": "failure", "received_at": time_text(T0 + 2 * HOUR)}]}],
+        })
+    }
+
+    #[test]
+    fn a_ping_job_needs_no_signature_but_must_say_so_and_hold_together() {
+        assert_eq!(verify_ping_job(&ping_job()), Ok(2));
+        let refused = |edit: &dyn Fn(&mut Value), expect: &str| {
+            let mut j = ping_job();
+            edit(&mut j);
+            let err = verify_ping_job(&j).unwrap_err().to_string();
+            assert!(err.contains(expect), "{err}");
+        };
+        refused(
+            &|j| j["provenance"] = json!("signed by the agent"),
+            "does not say that its evidence is unsigned",
+        );
+        refused(
+            &|j| j["findings"][0]["evidence"][0]["received_at"] = json!(time_text(T0)),
+            "which the job does not record",
+        );
+        refused(
+            &|j| j["findings"][0]["evidence"][0]["kind"] = json!("success"),
+            "which the job does not record",
+        );
+        refused(&|j| j["id"] = json!("h1"), "pseudo-host");
+        refused(
+            &|j| j["pings"][1]["kind"] = json!("success"),
+            "more than the newest success ping",
+        );
     }
 
     #[test]

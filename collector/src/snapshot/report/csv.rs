@@ -1,4 +1,6 @@
-//! The snapshot's findings as CSV, one row per host and check, for a spreadsheet.
+//! The snapshot's findings as CSV, one row per host and check, for a spreadsheet. A backup with no
+//! agent (ping job) has rows too, under its pseudo-host `ping:<name>`, its evidence said unsigned;
+//! a finding that names a maintenance window carries the window (motif, owner, period, revocation).
 //!
 //! Semicolon-separated with a UTF-8 byte-order mark, which is what French spreadsheet software
 //! opens without an import dialog; RFC 4180 quoting (every cell quoted, quotes doubled).
@@ -23,7 +25,7 @@ pub fn cell(text: &str) -> String {
     format!("\"{}\"", neutral.replace('"', "\"\""))
 }
 
-const HEAD: [&str; 14] = [
+const HEAD: [&str; 15] = [
     "organisation",
     "instantané",
     "date",
@@ -36,6 +38,7 @@ const HEAD: [&str; 14] = [
     "résultat",
     "détail",
     "dérogation",
+    "maintenance déclarée",
     "preuves",
     "empreinte SHA-256 de l'instantané",
 ];
@@ -49,16 +52,28 @@ pub fn render(r: &Report) -> String {
         l
     };
     out.push_str(&line(&HEAD));
-    for h in &r.hosts {
-        let groups = h.groups.join(", ");
-        for f in &h.findings {
+    let hosts = r
+        .hosts
+        .iter()
+        .map(|h| (h.hostname.clone(), &h.id, h.groups.join(", "), &h.findings));
+    let ping_jobs = r.ping_jobs.iter().map(|j| {
+        (
+            format!("sauvegarde sans agent « {} »", j.name),
+            &j.id,
+            String::new(),
+            &j.findings,
+        )
+    });
+    for (name, id, groups, findings) in hosts.chain(ping_jobs) {
+        for f in findings {
             let evidence = f.evidence.join(" | ");
+            let maintenance = f.maintenance.join(" | ");
             out.push_str(&line(&[
                 &r.org_id,
                 &r.seq,
                 &r.created_at,
-                &h.hostname,
-                &h.id,
+                &name,
+                id,
                 &groups,
                 &f.check_id,
                 &f.title,
@@ -66,6 +81,7 @@ pub fn render(r: &Report) -> String {
                 &f.outcome_fr,
                 &f.detail,
                 f.waiver.as_deref().unwrap_or(""),
+                &maintenance,
                 &evidence,
                 &r.sha256,
             ]));

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::{FindingRow, HostSection, Report};
+use super::{FindingRow, HostSection, PingJobSection, Report, PING_PROVENANCE_FR};
 
 /// Text escaped for HTML content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -78,6 +78,9 @@ fn finding_row(f: &FindingRow) -> Vec<String> {
     if let Some(w) = &f.waiver {
         let _ = write!(detail, "<br>Dérogation : {}", escape(w));
     }
+    for m in &f.maintenance {
+        let _ = write!(detail, "<br>Maintenance déclarée : {}", escape(m));
+    }
     vec![
         escape(&f.check_id),
         escape(&f.title),
@@ -133,14 +136,57 @@ fn host_section(out: &mut String, index: usize, h: &HostSection) {
     table(
         out,
         &format!("Constats du poste {}", h.hostname),
-        &[
-            "Contrôle",
-            "Intitulé",
-            "Résultat",
-            "Gravité",
-            "Détail",
-            "Preuves",
-        ],
+        &FINDING_HEAD,
+        &rows,
+    );
+    out.push_str("</section>\n");
+}
+
+const FINDING_HEAD: [&str; 6] = [
+    "Contrôle",
+    "Intitulé",
+    "Résultat",
+    "Gravité",
+    "Détail",
+    "Preuves",
+];
+
+fn ping_job_section(out: &mut String, index: usize, j: &PingJobSection) {
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"sauvegarde-{index}\"><h3 id=\"sauvegarde-{index}\">Sauvegarde sans agent « {} »</h3><dl>",
+        escape(&j.name)
+    );
+    let pings = if j.pings.is_empty() {
+        "aucun signal reçu".to_owned()
+    } else {
+        j.pings
+            .iter()
+            .map(|p| escape(p))
+            .collect::<Vec<_>>()
+            .join("<br>")
+    };
+    for (k, v) in [
+        (
+            "Identifiant",
+            format!("<span class=\"mono\">{}</span>", escape(&j.id)),
+        ),
+        ("Déclarée le", escape(&j.created_at)),
+        ("Déclaration", escape(&j.declared)),
+        ("Derniers signaux reçus", pings),
+        (
+            "Nature des preuves",
+            "non signées : signaux HTTPS reçus par le collecteur".to_owned(),
+        ),
+    ] {
+        let _ = write!(out, "<dt>{k}</dt><dd>{v}</dd>");
+    }
+    out.push_str("</dl>");
+    let rows: Vec<Vec<String>> = j.findings.iter().map(finding_row).collect();
+    table(
+        out,
+        &format!("Constats de la sauvegarde sans agent {}", j.name),
+        &FINDING_HEAD,
         &rows,
     );
     out.push_str("</section>\n");
@@ -244,12 +290,66 @@ pub fn render(r: &Report) -> String {
         );
     }
 
+    out.push_str("<h2 id=\"maintenances\">Maintenances déclarées citées par les constats</h2>\n");
+    if r.maintenance.is_empty() {
+        out.push_str("<p>Aucun constat ne cite de maintenance déclarée.</p>\n");
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .maintenance
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("<span class=\"mono\">{}</span>", escape(&m.id)),
+                    escape(&m.scope),
+                    escape(&m.reason),
+                    escape(&m.owner),
+                    escape(&m.from),
+                    escape(&m.until),
+                    escape(&m.state),
+                    escape(&m.created),
+                    m.findings
+                        .iter()
+                        .map(|f| escape(f))
+                        .collect::<Vec<_>>()
+                        .join("<br>"),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            "Fenêtres de maintenance : motif, responsable, période, révocation et constats qui les citent",
+            &[
+                "Fenêtre",
+                "Portée",
+                "Motif",
+                "Responsable",
+                "Du",
+                "Au",
+                "Révocation",
+                "Déclarée par",
+                "Constats qui la citent",
+            ],
+            &rows,
+        );
+        out.push_str("<p class=\"note\">Un changement fait pendant une maintenance déclarée reste un constat, de gravité abaissée, qui nomme la fenêtre.</p>\n");
+    }
+
     out.push_str("<h2 id=\"postes\">Détail par poste</h2>\n");
     if r.hosts.is_empty() {
         out.push_str("<p>Aucun poste enrôlé.</p>\n");
     }
     for (i, h) in r.hosts.iter().enumerate() {
         host_section(&mut out, i + 1, h);
+    }
+
+    out.push_str("<h2 id=\"sauvegardes-sans-agent\">Sauvegardes sans agent (signaux HTTPS)</h2>\n");
+    if r.ping_jobs.is_empty() {
+        out.push_str("<p>Aucune sauvegarde sans agent déclarée.</p>\n");
+    } else {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(PING_PROVENANCE_FR));
+    }
+    for (i, j) in r.ping_jobs.iter().enumerate() {
+        ping_job_section(&mut out, i + 1, j);
     }
 
     out.push_str("<h2 id=\"remediations\">Remédiations</h2>\n");
@@ -259,7 +359,7 @@ pub fn render(r: &Report) -> String {
     for (i, rem) in r.remediations.iter().enumerate() {
         let _ = writeln!(
             out,
-            "<section aria-labelledby=\"rem-{n}\"><h3 id=\"rem-{n}\">{} — {}</h3><p class=\"note\">Références : {}</p><p>{}</p><p>Postes concernés : {}</p></section>",
+            "<section aria-labelledby=\"rem-{n}\"><h3 id=\"rem-{n}\">{} — {}</h3><p class=\"note\">Références : {}</p><p>{}</p><p>Postes ou sauvegardes concernés : {}</p></section>",
             escape(&rem.check_id),
             escape(&rem.title),
             escape(&rem.references),

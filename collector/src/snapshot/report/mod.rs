@@ -3,9 +3,11 @@
 //! stays as it was, and the caller verifies it (`verify::verify`) before building a [`Report`].
 //!
 //! [`Report`] is the one model the three renderers share: summary counts, per-measure status,
-//! waivers in force (what, who, until when), per-host detail with the evidence each finding rests
-//! on, and the remediation of every check that fails somewhere. Host-provided text (host names,
-//! finding details) is hostile: each renderer escapes or neutralises it for its own format.
+//! waivers in force (what, who, until when), the maintenance windows findings name (and which
+//! findings), per-host detail with the evidence each finding rests on, the backups of machines with
+//! no agent (ping jobs, whose evidence is unsigned pings), and the remediation of every check that
+//! fails somewhere. Host-provided text (host names, finding details, ping messages) is hostile:
+//! each renderer escapes or neutralises it for its own format.
 //!
 //! Not here: English reports (the document carries `title_en` and `remediation_en` for later).
 
@@ -174,6 +176,8 @@ pub struct WaiverRow {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingRow {
+    /// The maintenance windows the finding names, each as [`MaintenanceRow::label`].
+    pub maintenance: Vec<String>,
     pub check_id: String,
     pub title: String,
     pub severity: String,
@@ -197,6 +201,51 @@ pub struct HostSection {
     pub revoked: Option<String>,
     pub key: String,
     pub findings: Vec<FindingRow>,
+}
+
+/// A ping job: a backup of a machine with no agent that signals the collector over HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingJobSection {
+    pub name: String,
+    /// The pseudo-host, `ping:<name>`.
+    pub id: String,
+    /// Period, grace, declared site and offline copy, in French.
+    pub declared: String,
+    pub created_at: String,
+    /// The newest ping of each kind: `réussite reçue le …`.
+    pub pings: Vec<String>,
+    pub findings: Vec<FindingRow>,
+}
+
+/// What every ping job's evidence is, said once in each rendering.
+pub const PING_PROVENANCE_FR: &str = "Preuves non signées : les signaux sont reçus par le collecteur en HTTPS, sans agent et donc sans signature d'agent ; seule la signature de l'instantané les protège.";
+
+/// A maintenance window that a finding names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceRow {
+    pub id: String,
+    /// `toute l'organisation` or `groupe X`.
+    pub scope: String,
+    pub reason: String,
+    pub owner: String,
+    pub from: String,
+    pub until: String,
+    /// `uid:0 le …`.
+    pub created: String,
+    /// `non révoquée`, or `révoquée le … par … : motif`.
+    pub state: String,
+    /// `poste — contrôle` of each finding that names it.
+    pub findings: Vec<String>,
+}
+
+impl MaintenanceRow {
+    /// One line saying everything about the window, for a finding that names it.
+    pub fn label(&self) -> String {
+        format!(
+            "{} : {} ({}), du {} au {}, {}",
+            self.id, self.reason, self.owner, self.from, self.until, self.state
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,8 +279,75 @@ pub struct Report {
     pub host_count: usize,
     pub measures: Vec<MeasureRow>,
     pub waivers: Vec<WaiverRow>,
+    pub maintenance: Vec<MaintenanceRow>,
     pub hosts: Vec<HostSection>,
+    pub ping_jobs: Vec<PingJobSection>,
+    /// How many pings the ping jobs record, none of them signed.
+    pub unsigned_pings: usize,
     pub remediations: Vec<Remediation>,
+}
+
+/// `1 j`, `2 h 30 min`, `45 s`: a declared duration in seconds, in French.
+pub fn duration_fr(secs: u64) -> String {
+    let parts: Vec<String> = [(86_400, "j"), (3_600, "h"), (60, "min"), (1, "s")]
+        .into_iter()
+        .scan(secs, |rest, (unit, name)| {
+            let n = *rest / unit;
+            *rest %= unit;
+            Some((n > 0).then(|| format!("{n} {name}")))
+        })
+        .flatten()
+        .collect();
+    if parts.is_empty() {
+        "0 s".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// French label of a ping's kind, as received.
+fn ping_kind_fr(kind: &str) -> &'static str {
+    match kind {
+        "start" => "début",
+        "success" => "réussite",
+        "failure" => "échec",
+        _ => "signal inconnu",
+    }
+}
+
+fn maintenance_rows(doc: &Value) -> Result<Vec<MaintenanceRow>, VerifyError> {
+    super::verify::optional_list(doc, "maintenance")?
+        .iter()
+        .map(|w| {
+            let state = match w.get("revoked").filter(|r| !r.is_null()) {
+                Some(r) => format!(
+                    "révoquée le {} par {} : {}",
+                    time_fr(opt_text(r, "at").unwrap_or_default()),
+                    clean(opt_text(r, "by").unwrap_or_default()),
+                    clean(opt_text(r, "reason").unwrap_or_default())
+                ),
+                None => "non révoquée".to_owned(),
+            };
+            Ok(MaintenanceRow {
+                id: clean(text(w, "id")?),
+                scope: opt_text(w, "group").map_or_else(
+                    || "toute l'organisation".to_owned(),
+                    |g| format!("groupe {}", clean(g)),
+                ),
+                reason: clean(text(w, "reason")?),
+                owner: clean(text(w, "owner")?),
+                from: time_fr(text(w, "from")?),
+                until: time_fr(text(w, "until")?),
+                created: format!(
+                    "{} le {}",
+                    clean(text(w, "created_by")?),
+                    time_fr(text(w, "created_at")?)
+                ),
+                state,
+                findings: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 struct CheckInfo {
@@ -288,6 +404,64 @@ fn waiver_for<'a>(
         })
 }
 
+/// What the findings of hosts and ping jobs add up to, and the rows they make.
+struct Tally<'a> {
+    titles: &'a dyn Fn(&str) -> String,
+    /// The document's maintenance windows; each collects the findings that name it.
+    maintenance: Vec<MaintenanceRow>,
+    counts: BTreeMap<String, u64>,
+    /// Check id → names of the hosts and ping jobs where it fails.
+    failing: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Tally<'_> {
+    /// The row of finding `f` of `owner` (a host name or a ping job's pseudo-host), counted.
+    fn row(
+        &mut self,
+        f: &Value,
+        owner: &str,
+        waiver: Option<String>,
+        evidence: Vec<String>,
+    ) -> Result<FindingRow, VerifyError> {
+        let check_id = text(f, "check_id")?.to_owned();
+        let outcome = text(f, "outcome")?.to_owned();
+        let raw_detail = text(f, "detail")?;
+        *self.counts.entry(outcome.clone()).or_default() += 1;
+        if outcome == "fail" {
+            self.failing
+                .entry(check_id.clone())
+                .or_default()
+                .insert(owner.to_owned());
+        }
+        // A finding names a window by its id in its detail (`maintenance.rs`), as the document
+        // chose which windows to carry.
+        let mut maintenance = Vec::new();
+        for w in &mut self.maintenance {
+            if raw_detail.contains(w.id.as_str()) {
+                w.findings.push(format!("{owner} — {check_id}"));
+                maintenance.push(w.label());
+            }
+        }
+        Ok(FindingRow {
+            title: (self.titles)(&check_id),
+            severity: severity_fr(text(f, "severity")?).to_owned(),
+            outcome_fr: outcome_fr(&outcome).to_owned(),
+            detail: clean(raw_detail),
+            check_id,
+            outcome,
+            waiver,
+            maintenance,
+            evidence,
+        })
+    }
+}
+
+fn sort_findings(findings: &mut [FindingRow]) {
+    findings.sort_by(|a, b| {
+        (outcome_rank(&a.outcome), &a.check_id).cmp(&(outcome_rank(&b.outcome), &b.check_id))
+    });
+}
+
 impl Report {
     /// Builds the model of a document that `verified` says was verified; `sha256` is the hex
     /// SHA-256 of the exact signed bytes.
@@ -298,8 +472,12 @@ impl Report {
             .get("organisation")
             .ok_or_else(|| VerifyError::Structure("missing organisation".into()))?;
         let waivers = list(doc, "waivers")?;
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        let mut failing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut tally = Tally {
+            titles: &title_of,
+            maintenance: maintenance_rows(doc)?,
+            counts: BTreeMap::new(),
+            failing: BTreeMap::new(),
+        };
         let mut names: BTreeMap<String, String> = BTreeMap::new();
         let mut hosts = Vec::new();
         for h in list(doc, "hosts")? {
@@ -322,17 +500,9 @@ impl Report {
                 .collect();
             let mut findings = Vec::new();
             for f in list(h, "findings")? {
-                let check_id = text(f, "check_id")?.to_owned();
-                let outcome = text(f, "outcome")?.to_owned();
-                *counts.entry(outcome.clone()).or_default() += 1;
-                if outcome == "fail" {
-                    failing
-                        .entry(check_id.clone())
-                        .or_default()
-                        .insert(hostname.clone());
-                }
-                let waiver = (outcome == "waived")
-                    .then(|| waiver_for(waivers, &check_id, &id, &groups))
+                let check_id = text(f, "check_id")?;
+                let waiver = (text(f, "outcome")? == "waived")
+                    .then(|| waiver_for(waivers, check_id, &id, &groups))
                     .flatten()
                     .map(|w| {
                         format!(
@@ -351,21 +521,9 @@ impl Report {
                         Some(format!("rapport signé {epoch}/{seq}{at}"))
                     })
                     .collect();
-                findings.push(FindingRow {
-                    title: title_of(&check_id),
-                    severity: severity_fr(text(f, "severity")?).to_owned(),
-                    outcome_fr: outcome_fr(&outcome).to_owned(),
-                    detail: clean(text(f, "detail")?),
-                    check_id,
-                    outcome,
-                    waiver,
-                    evidence,
-                });
+                findings.push(tally.row(f, &hostname, waiver, evidence)?);
             }
-            findings.sort_by(|a, b| {
-                (outcome_rank(&a.outcome), &a.check_id)
-                    .cmp(&(outcome_rank(&b.outcome), &b.check_id))
-            });
+            sort_findings(&mut findings);
             let enrollment = h.get("enrollment").unwrap_or(&Value::Null);
             hosts.push(HostSection {
                 hostname,
@@ -387,6 +545,70 @@ impl Report {
             });
         }
         hosts.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));
+        let mut ping_jobs = Vec::new();
+        let mut unsigned_pings = 0;
+        for j in super::verify::optional_list(doc, "ping_jobs")? {
+            let id = text(j, "id")?.to_owned();
+            let pings = list(j, "pings")?;
+            unsigned_pings += pings.len();
+            let pings: Vec<String> = pings
+                .iter()
+                .map(|p| {
+                    let kind = opt_text(p, "kind").unwrap_or_default();
+                    let received = if kind == "success" { "reçue" } else { "reçu" };
+                    let mut line = format!(
+                        "{} {received} le {}",
+                        ping_kind_fr(kind),
+                        time_fr(opt_text(p, "received_at").unwrap_or_default())
+                    );
+                    if let Some(m) = opt_text(p, "message").filter(|m| !m.is_empty()) {
+                        line.push_str(&format!(" : « {} »", clean(m)));
+                    }
+                    line
+                })
+                .collect();
+            let mut findings = Vec::new();
+            for f in list(j, "findings")? {
+                let evidence = list(f, "evidence")?
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "signal HTTPS non signé ({}), reçu par le collecteur le {}",
+                            ping_kind_fr(opt_text(e, "kind").unwrap_or_default()),
+                            time_fr(opt_text(e, "received_at").unwrap_or_default())
+                        )
+                    })
+                    .collect();
+                findings.push(tally.row(f, &id, None, evidence)?);
+            }
+            sort_findings(&mut findings);
+            let mut declared = format!(
+                "période {}, grâce {}",
+                duration_fr(text(j, "period_secs")?.parse().unwrap_or_default()),
+                duration_fr(text(j, "grace_secs")?.parse().unwrap_or_default())
+            );
+            let site = text(j, "site")?;
+            if !site.is_empty() {
+                declared.push_str(&format!(", copie sur le site « {} »", clean(site)));
+            }
+            if j.get("offline").and_then(Value::as_bool) == Some(true) {
+                declared.push_str(", copie hors ligne");
+            }
+            ping_jobs.push(PingJobSection {
+                name: clean(text(j, "name")?),
+                declared,
+                created_at: time_fr(text(j, "created_at")?),
+                pings,
+                findings,
+                id,
+            });
+        }
+        let Tally {
+            counts,
+            failing,
+            maintenance,
+            ..
+        } = tally;
         let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
         counts.sort_by_key(|(o, _)| outcome_rank(o));
         let measures = list(doc, "measures")?
@@ -475,7 +697,10 @@ impl Report {
             host_count: hosts.len(),
             measures,
             waivers,
+            maintenance,
             hosts,
+            ping_jobs,
+            unsigned_pings,
             remediations,
         })
     }
@@ -497,11 +722,12 @@ impl Report {
     pub fn summary(&self) -> String {
         let total: u64 = self.counts.iter().map(|(_, n)| n).sum();
         format!(
-            "Instantané signé le {} (heure de Paris) pour l'organisation « {} » ({}) : {} poste(s), {} constat(s), profil « {} », catalogue de contrôles {}. Les mesures d'hygiène de l'ANSSI que Vigie ne peut pas vérifier par des preuves machine demandent une attestation humaine.",
+            "Instantané signé le {} (heure de Paris) pour l'organisation « {} » ({}) : {} poste(s), {} sauvegarde(s) sans agent, {} constat(s), profil « {} », catalogue de contrôles {}. Les mesures d'hygiène de l'ANSSI que Vigie ne peut pas vérifier par des preuves machine demandent une attestation humaine.",
             self.created_at,
             self.org_name,
             self.org_id,
             self.host_count,
+            self.ping_jobs.len(),
             total,
             self.profile,
             self.catalogue_version
@@ -516,6 +742,14 @@ impl Report {
                 format!(
                     "signature de l'instantané et {} signature(s) d'agents vérifiées avant la mise en forme de ce rapport",
                     self.agent_signatures
+                ),
+            ),
+            (
+                "Sauvegardes sans agent".into(),
+                format!(
+                    "{} tâche(s), {} signal(aux) HTTPS non signé(s), reçus par le collecteur et protégés par la seule signature de l'instantané",
+                    self.ping_jobs.len(),
+                    self.unsigned_pings
                 ),
             ),
             ("Empreinte SHA-256 du document signé".into(), self.sha256.clone()),
@@ -540,6 +774,15 @@ mod tests {
         assert_eq!(until_fr("2026-12-31T23:00:00.000Z"), "31/12/2026 inclus");
         assert_eq!(until_fr("2026-07-14T22:00:00.000Z"), "14/07/2026 inclus");
         assert_eq!(until_fr("2026-11-28T16:05:00.000Z"), "28/11/2026 17:05");
+    }
+
+    #[test]
+    fn declared_durations_read_in_french() {
+        assert_eq!(duration_fr(86_400), "1 j");
+        assert_eq!(duration_fr(7_200), "2 h");
+        assert_eq!(duration_fr(9_000), "2 h 30 min");
+        assert_eq!(duration_fr(2), "2 s");
+        assert_eq!(duration_fr(0), "0 s");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use krilla::Document;
 use skrifa::instance::{LocationRef, Size};
 use skrifa::MetadataProvider;
 
-use super::Report;
+use super::{FindingRow, Report, PING_PROVENANCE_FR};
 
 /// Where Debian's `fonts-dejavu-core` puts DejaVu Sans.
 pub const DEFAULT_FONT_DIR: &str = "/usr/share/fonts/truetype/dejavu";
@@ -216,31 +216,42 @@ impl Layout<'_> {
     }
 
     /// `text` broken into lines no wider than `width`: at spaces, and inside words too long alone.
+    /// Each line's width is kept as it grows, so a line costs its length, not its length squared
+    /// (a 10,000-host report wraps some 400,000 cells).
     fn wrap(&self, text: &str, bold: bool, size: f32, width: f32) -> Vec<String> {
         let face = self.fonts.face(bold);
+        let space = face.advance(' ') * size;
         let mut lines = Vec::new();
         for paragraph in text.split('\n') {
             let mut line = String::new();
+            let mut line_width = 0.0;
             for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+                let word_width = face.width(word, size);
                 let candidate = if line.is_empty() {
-                    word.to_owned()
+                    word_width
                 } else {
-                    format!("{line} {word}")
+                    line_width + space + word_width
                 };
-                if face.width(&candidate, size) <= width {
-                    line = candidate;
+                if candidate <= width {
+                    if !line.is_empty() {
+                        line.push(' ');
+                    }
+                    line.push_str(word);
+                    line_width = candidate;
                     continue;
                 }
                 if !line.is_empty() {
                     lines.push(std::mem::take(&mut line));
+                    line_width = 0.0;
                 }
                 for c in word.chars() {
-                    line.push(c);
-                    if face.width(&line, size) > width && line.chars().count() > 1 {
-                        line.pop();
+                    let advance = face.advance(c) * size;
+                    if line_width + advance > width && !line.is_empty() {
                         lines.push(std::mem::take(&mut line));
-                        line.push(c);
+                        line_width = 0.0;
                     }
+                    line.push(c);
+                    line_width += advance;
                 }
             }
             lines.push(line);
@@ -293,15 +304,26 @@ impl Layout<'_> {
                 colour: INK,
             })
             .collect();
-        self.row(&widths, &header, true);
+        let header_lines = self.row_lines(&widths, &header);
+        self.row(&widths, &header, header_lines.clone(), true);
         for row in rows {
-            if self.row_height(&widths, &row) + self.y > BOTTOM {
+            let lines = self.row_lines(&widths, &row);
+            if row_height(&lines) + self.y > BOTTOM {
                 self.new_page();
-                self.row(&widths, &header, true);
+                self.row(&widths, &header, header_lines.clone(), true);
             }
-            self.row(&widths, &row, false);
+            self.row(&widths, &row, lines, false);
         }
         self.y += BODY;
+    }
+
+    /// Each cell of `row` wrapped to its column.
+    fn row_lines(&self, widths: &[f32], row: &[Cell]) -> Vec<Vec<String>> {
+        widths
+            .iter()
+            .zip(row)
+            .map(|(w, c)| self.cell_lines(*w, c))
+            .collect()
     }
 
     fn cell_lines(&self, width: f32, cell: &Cell) -> Vec<String> {
@@ -315,22 +337,13 @@ impl Layout<'_> {
         lines
     }
 
-    fn row_height(&self, widths: &[f32], row: &[Cell]) -> f32 {
-        let lines = widths
-            .iter()
-            .zip(row)
-            .map(|(w, c)| self.cell_lines(*w, c).len())
-            .max()
-            .unwrap_or(1);
-        lines as f32 * SMALL * 1.3 + 2.0 * PAD
-    }
-
-    fn row(&mut self, widths: &[f32], row: &[Cell], header: bool) {
-        let height = self.row_height(widths, row);
+    /// Draws `row`, whose cells wrapped to `lines` (from [`Layout::row_lines`]).
+    fn row(&mut self, widths: &[f32], row: &[Cell], lines: Vec<Vec<String>>, header: bool) {
+        let height = row_height(&lines);
         self.ensure(height);
         let top = self.y;
         let mut x = MARGIN;
-        for (w, cell) in widths.iter().zip(row) {
+        for ((w, cell), cell_lines) in widths.iter().zip(row).zip(lines) {
             // Borders as thin filled rectangles: a grey frame, then the cell's background.
             self.page().push(Op::Rect {
                 x,
@@ -347,7 +360,7 @@ impl Layout<'_> {
                 colour: if header { HEAD_BG } else { (255, 255, 255) },
             });
             let mut baseline = top + PAD + SMALL;
-            for line in self.cell_lines(*w, cell) {
+            for line in cell_lines {
                 self.text(x + PAD, baseline, cell.bold, SMALL, cell.colour, line);
                 baseline += SMALL * 1.3;
             }
@@ -357,6 +370,45 @@ impl Layout<'_> {
         self.y = top + height - RULE_W;
     }
 }
+
+/// The height of a table row whose cells wrapped to `lines`.
+fn row_height(lines: &[Vec<String>]) -> f32 {
+    let tallest = lines.iter().map(Vec::len).max().unwrap_or(1);
+    tallest as f32 * SMALL * 1.3 + 2.0 * PAD
+}
+
+/// The rows of a findings table (see [`FINDING_COLUMNS`]).
+fn finding_rows(findings: &[FindingRow]) -> Vec<Vec<Cell>> {
+    findings
+        .iter()
+        .map(|f| {
+            let mut detail = format!("{}\n{}", f.title, f.detail);
+            if let Some(w) = &f.waiver {
+                detail.push_str(&format!("\nDérogation : {w}"));
+            }
+            for m in &f.maintenance {
+                detail.push_str(&format!("\nMaintenance déclarée : {m}"));
+            }
+            vec![
+                Cell::plain(f.check_id.clone()),
+                Cell {
+                    text: f.outcome_fr.clone(),
+                    bold: f.outcome == "fail" || f.outcome == "waived",
+                    colour: outcome_colour(&f.outcome),
+                },
+                Cell::plain(detail),
+                Cell::plain(f.evidence.join("\n")),
+            ]
+        })
+        .collect()
+}
+
+const FINDING_COLUMNS: [(&str, f32); 4] = [
+    ("Contrôle", 0.11),
+    ("Résultat", 0.14),
+    ("Intitulé et détail", 0.5),
+    ("Preuves", 0.25),
+];
 
 fn build_pages(r: &Report, fonts: &Fonts) -> Vec<Vec<Op>> {
     let mut l = Layout {
@@ -448,6 +500,40 @@ fn build_pages(r: &Report, fonts: &Fonts) -> Vec<Vec<Op>> {
         );
     }
 
+    l.heading(2, "Maintenances déclarées citées par les constats");
+    if r.maintenance.is_empty() {
+        l.paragraph(
+            "Aucun constat ne cite de maintenance déclarée.",
+            false,
+            BODY,
+            INK,
+        );
+    } else {
+        let rows = r
+            .maintenance
+            .iter()
+            .map(|m| {
+                vec![
+                    Cell::plain(format!("{}\n{}", m.id, m.scope)),
+                    Cell::plain(format!("{}\nResponsable : {}", m.reason, m.owner)),
+                    Cell::plain(format!("du {}\nau {}", m.from, m.until)),
+                    Cell::plain(format!("{}\ndéclarée par {}", m.state, m.created)),
+                    Cell::plain(m.findings.join("\n")),
+                ]
+            })
+            .collect();
+        l.table(
+            &[
+                ("Fenêtre et portée", 0.2),
+                ("Motif et responsable", 0.22),
+                ("Période", 0.18),
+                ("Révocation", 0.2),
+                ("Constats qui la citent", 0.2),
+            ],
+            rows,
+        );
+    }
+
     l.heading(2, "Détail par poste");
     if r.hosts.is_empty() {
         l.paragraph("Aucun poste enrôlé.", false, BODY, INK);
@@ -467,35 +553,32 @@ fn build_pages(r: &Report, fonts: &Fonts) -> Vec<Vec<Op>> {
             facts.push_str(&format!(" · {rev}"));
         }
         l.paragraph(&facts, false, SMALL, GREY);
-        let rows = h
-            .findings
-            .iter()
-            .map(|f| {
-                let mut detail = format!("{}\n{}", f.title, f.detail);
-                if let Some(w) = &f.waiver {
-                    detail.push_str(&format!("\nDérogation : {w}"));
-                }
-                vec![
-                    Cell::plain(f.check_id.clone()),
-                    Cell {
-                        text: f.outcome_fr.clone(),
-                        bold: f.outcome == "fail" || f.outcome == "waived",
-                        colour: outcome_colour(&f.outcome),
-                    },
-                    Cell::plain(detail),
-                    Cell::plain(f.evidence.join("\n")),
-                ]
-            })
-            .collect();
-        l.table(
-            &[
-                ("Contrôle", 0.11),
-                ("Résultat", 0.14),
-                ("Intitulé et détail", 0.5),
-                ("Preuves", 0.25),
-            ],
-            rows,
+        l.table(&FINDING_COLUMNS, finding_rows(&h.findings));
+    }
+
+    l.heading(2, "Sauvegardes sans agent (signaux HTTPS)");
+    if r.ping_jobs.is_empty() {
+        l.paragraph("Aucune sauvegarde sans agent déclarée.", false, BODY, INK);
+    } else {
+        l.paragraph(PING_PROVENANCE_FR, false, SMALL, GREY);
+    }
+    for j in &r.ping_jobs {
+        l.heading(3, &format!("Sauvegarde sans agent « {} »", j.name));
+        let pings = if j.pings.is_empty() {
+            "aucun signal reçu".to_owned()
+        } else {
+            j.pings.join(" · ")
+        };
+        l.paragraph(
+            &format!(
+                "Identifiant {} · déclarée le {} · {} · derniers signaux reçus (non signés) : {pings}",
+                j.id, j.created_at, j.declared
+            ),
+            false,
+            SMALL,
+            GREY,
         );
+        l.table(&FINDING_COLUMNS, finding_rows(&j.findings));
     }
 
     l.heading(2, "Remédiations");
@@ -512,7 +595,7 @@ fn build_pages(r: &Report, fonts: &Fonts) -> Vec<Vec<Op>> {
         );
         l.paragraph(&rem.text.replace('\n', " "), false, BODY, INK);
         l.paragraph(
-            &format!("Postes concernés : {}", rem.hosts.join(", ")),
+            &format!("Postes ou sauvegardes concernés : {}", rem.hosts.join(", ")),
             false,
             BODY,
             INK,
