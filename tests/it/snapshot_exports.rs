@@ -234,19 +234,7 @@ fn html_pdf_and_csv_reports_are_french_escaped_accessible_and_leave_the_signed_j
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     assert!(html.contains("Mairie d&#39;Évry &lt;test&gt;"));
     let png = artefacts().join("rapport-html.png");
-    let _ = std::fs::remove_file(&png);
-    let axe = run(Command::new("node")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("a11y/check.mjs"))
-        .arg(&html_path)
-        .arg(&png));
-    assert!(
-        axe.status.success(),
-        "axe-core (install with `npm ci --prefix tests/a11y`): {}{}",
-        String::from_utf8_lossy(&axe.stdout),
-        String::from_utf8_lossy(&axe.stderr)
-    );
-    let axe_report: serde_json::Value = serde_json::from_slice(&axe.stdout).unwrap();
-    assert_eq!(axe_report["violations"], serde_json::json!([]));
+    let axe_report = axe_check(&html_path, &png);
     assert!(axe_report["passes"].as_u64().unwrap() > 10, "{axe_report}");
     assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
 
@@ -541,20 +529,7 @@ fn reports_show_the_maintenance_windows_findings_name() {
             "{expected} missing from the HTML report"
         );
     }
-    let png = artefacts().join("maintenance-html.png");
-    let _ = std::fs::remove_file(&png);
-    let axe = run(Command::new("node")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("a11y/check.mjs"))
-        .arg(&html_path)
-        .arg(&png));
-    assert!(
-        axe.status.success(),
-        "axe-core: {}{}",
-        String::from_utf8_lossy(&axe.stdout),
-        String::from_utf8_lossy(&axe.stderr)
-    );
-    let axe_report: serde_json::Value = serde_json::from_slice(&axe.stdout).unwrap();
-    assert_eq!(axe_report["violations"], serde_json::json!([]));
+    axe_check(&html_path, &artefacts().join("maintenance-html.png"));
     std::fs::copy(&html_path, artefacts().join("maintenance.html")).unwrap();
 
     // CSV: the FIM-002 row carries the window in its own column.
@@ -604,4 +579,24 @@ fn host_name(doc: &serde_json::Value, host: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Runs axe-core on the HTML report at `html` (rendering it to `png` on the way), asserts it
+/// finds no violation, and returns its report.
+#[track_caller]
+fn axe_check(html: &Path, png: &Path) -> serde_json::Value {
+    let _ = std::fs::remove_file(png);
+    let axe = run(Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("a11y/check.mjs"))
+        .arg(html)
+        .arg(png));
+    assert!(
+        axe.status.success(),
+        "axe-core (install with `npm ci --prefix tests/a11y`): {}{}",
+        String::from_utf8_lossy(&axe.stdout),
+        String::from_utf8_lossy(&axe.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&axe.stdout).unwrap();
+    assert_eq!(report["violations"], serde_json::json!([]));
+    report
 }

@@ -215,6 +215,20 @@ struct FindingDoc<'a, E> {
     severity: &'a str,
 }
 
+impl<'a, E> FindingDoc<'a, E> {
+    /// The finding `f` as the document shows it, resting on `evidence`.
+    fn new(f: &'a FindingRecord, evidence: Vec<E>) -> Self {
+        FindingDoc {
+            check_id: &f.check_id,
+            detail: &f.detail,
+            evaluated_at: time_text(f.evaluated_at_ms),
+            evidence,
+            outcome: &f.outcome,
+            severity: &f.severity,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct PingJobDoc<'a> {
     created_at: String,
@@ -463,14 +477,7 @@ fn finding_doc<'a>(
             })
         })
         .collect::<Result<Vec<_>, DocumentError>>()?;
-    Ok(FindingDoc {
-        check_id: &f.check_id,
-        detail: &f.detail,
-        evaluated_at: time_text(f.evaluated_at_ms),
-        evidence,
-        outcome: &f.outcome,
-        severity: &f.severity,
-    })
+    Ok(FindingDoc::new(f, evidence))
 }
 
 /// The kind of the newest ping a job received at `at_ms`, as `ping::evidence` ranks a tie: a
@@ -530,14 +537,7 @@ fn ping_job_doc(input: &PingJobInput) -> Result<PingJobDoc<'_>, DocumentError> {
                     })
                 })
                 .collect::<Result<Vec<_>, DocumentError>>()?;
-            Ok(FindingDoc {
-                check_id: &f.check_id,
-                detail: &f.detail,
-                evaluated_at: time_text(f.evaluated_at_ms),
-                evidence,
-                outcome: &f.outcome,
-                severity: &f.severity,
-            })
+            Ok(FindingDoc::new(f, evidence))
         })
         .collect::<Result<Vec<_>, DocumentError>>()?;
     Ok(PingJobDoc {
