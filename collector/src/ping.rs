@@ -147,14 +147,22 @@ pub fn evidence(job: &PingJob, now_ms: i64) -> Option<HostEvidence> {
     })
 }
 
-/// The findings of one ping job at `now_ms`: BKP-001 and BKP-002 only.
+/// The findings of one ping job at `now_ms`: BKP-001 and BKP-002 only, with `waivers` (its
+/// organisation's) applied: those for the whole organisation and those naming its pseudo-host
+/// `ping:<name>` (a ping job is in no group).
 pub fn findings(
     catalogue: &Catalogue,
     profile: Profile,
     job: &PingJob,
+    waivers: &[crate::store::WaiverRecord],
     now_ms: i64,
 ) -> Vec<FindingRecord> {
     let host = job.pseudo_host();
+    let waivers: Vec<vigie_policies::Waiver> = waivers
+        .iter()
+        .filter(|w| w.org == job.org)
+        .filter_map(|w| w.for_host(&host, &[], now_ms))
+        .collect();
     let evidence = evidence(job, now_ms).unwrap_or_else(|| HostEvidence {
         facts: HostFacts {
             host_id: host.clone(),
@@ -163,7 +171,7 @@ pub fn findings(
         },
         domains: Vec::new(),
     });
-    vigie_policies::evaluate(catalogue, profile, &evidence, &[], now_ms)
+    vigie_policies::evaluate(catalogue, profile, &evidence, &waivers, now_ms)
         .into_iter()
         .filter(|f| PING_CHECKS.contains(&f.check_id.as_str()))
         .map(|f| FindingRecord::from_finding(&job.org, &host, &host, f, now_ms))
@@ -178,8 +186,14 @@ pub async fn evaluate_all(
     now_ms: i64,
 ) -> Result<usize, StoreError> {
     let jobs = store.ping_jobs(None).await?;
+    let mut waivers: std::collections::HashMap<String, Vec<crate::store::WaiverRecord>> =
+        std::collections::HashMap::new();
     for job in &jobs {
-        let found = findings(catalogue, profile, job, now_ms);
+        if !waivers.contains_key(&job.org) {
+            waivers.insert(job.org.clone(), store.waivers(&job.org).await?);
+        }
+        let org_waivers = waivers.get(&job.org).map_or(&[][..], Vec::as_slice);
+        let found = findings(catalogue, profile, job, org_waivers, now_ms);
         store
             .put_ping_findings(&job.org, &job.pseudo_host(), found)
             .await?;
@@ -213,7 +227,7 @@ mod tests {
     #[track_caller]
     fn check(job: &PingJob, now_ms: i64, expect: &[&str]) {
         let catalogue = Catalogue::builtin().unwrap();
-        let found: Vec<String> = findings(&catalogue, Profile::Standard, job, now_ms)
+        let found: Vec<String> = findings(&catalogue, Profile::Standard, job, &[], now_ms)
             .iter()
             .map(|f| format!("{} {} {}: {}", f.host_id, f.check_id, f.outcome, f.detail))
             .collect();
@@ -259,6 +273,51 @@ mod tests {
                 "ping:nas BKP-002 fail: « nas » : échec le 15/01/2027 (il y a 59 min), aucune réussite depuis (dernière le 15/01/2027) : disk full??Injected: yes",
             ],
         );
+    }
+
+    #[test]
+    fn waivers_of_the_pseudo_host_and_of_the_organisation_apply_and_others_do_not() {
+        let catalogue = Catalogue::builtin().unwrap();
+        let now = T0 + 26 * 3_600_000 + 1; // BKP-001 fails: no success known.
+        let waiver = |org: &str, host: Option<&str>, group: Option<&str>, expires: i64| {
+            crate::store::WaiverRecord {
+                id: "w-1".into(),
+                org: org.into(),
+                check_id: "BKP-001".into(),
+                host_id: host.map(Into::into),
+                group: group.map(Into::into),
+                reason: "NAS remplacé".into(),
+                owner: "DGS".into(),
+                created_at_ms: T0,
+                created_by: "uid:0".into(),
+                expires_at_ms: expires,
+                revoked: None,
+            }
+        };
+        let outcome = |waivers: &[crate::store::WaiverRecord]| {
+            findings(&catalogue, Profile::Standard, &job(), waivers, now)
+                .into_iter()
+                .find(|f| &*f.check_id == "BKP-001")
+                .map(|f| f.outcome.to_string())
+                .unwrap()
+        };
+        assert_eq!(outcome(&[]), "fail");
+        assert_eq!(
+            outcome(&[waiver("o", Some("ping:nas"), None, now + 1)]),
+            "waived"
+        );
+        assert_eq!(outcome(&[waiver("o", None, None, now + 1)]), "waived");
+        // Another job, another organisation, a group (ping jobs are in none), an expired waiver.
+        assert_eq!(
+            outcome(&[waiver("o", Some("ping:nas2"), None, now + 1)]),
+            "fail"
+        );
+        assert_eq!(outcome(&[waiver("p", None, None, now + 1)]), "fail");
+        assert_eq!(
+            outcome(&[waiver("o", None, Some("serveurs"), now + 1)]),
+            "fail"
+        );
+        assert_eq!(outcome(&[waiver("o", Some("ping:nas"), None, now)]), "fail");
     }
 
     #[test]

@@ -137,7 +137,15 @@ pub async fn add(
         check_group_name(group)?;
     }
     if let Some(host) = &new.host_id {
-        let belongs = store.host(host).await?.is_some_and(|h| h.org == new.org);
+        // A ping job (a backup with no agent) is waived through its pseudo-host `ping:<name>`.
+        let belongs = match host.strip_prefix("ping:") {
+            Some(name) => store
+                .ping_jobs(Some(&new.org))
+                .await?
+                .iter()
+                .any(|job| job.name == name),
+            None => store.host(host).await?.is_some_and(|h| h.org == new.org),
+        };
         if !belongs {
             return Err(WaiverError::ForeignHost {
                 host: host.clone(),

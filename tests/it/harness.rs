@@ -189,11 +189,13 @@ impl Collector {
     }
 
     pub fn admin(&self, args: &[&str]) -> Output {
-        let (group, rest) = args.split_at(if ["org", "token", "host", "ping"].contains(&args[0]) {
-            2
-        } else {
-            1
-        });
+        let (group, rest) = args.split_at(
+            if ["org", "token", "host", "ping", "waiver"].contains(&args[0]) {
+                2
+            } else {
+                1
+            },
+        );
         run(Command::new(bin("vigie-collector"))
             .args(group)
             .arg("--data-dir")

@@ -90,6 +90,35 @@ fn https_ping_drives_the_dead_mans_switch() {
     });
     assert!(down.contains("(période 2 s, grâce 1 s)"), "{down}");
 
+    // A waiver on the job's pseudo-host applies at the next periodic pass; a job that does not
+    // exist in the organisation cannot be waived.
+    let waive = |host: &str| {
+        c.admin(&[
+            "waiver",
+            "add",
+            "--org",
+            "mairie",
+            "--check",
+            "BKP-001",
+            "--host",
+            host,
+            "--reason",
+            "poste retiré",
+            "--owner",
+            "dgs@mairie.fr",
+            "--until",
+            "2099-12-31",
+        ])
+    };
+    let refused = waive("ping:fantome");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ping:fantome"),
+        "{refused:?}"
+    );
+    assert!(waive("ping:veeam").status.success());
+    wait_finding(&c, "ping:veeam", "BKP-001", |o, _| o == "waived");
+
     // `/fail` with a hostile message → BKP-002 fail with the message, neutralised.
     let (code, body) = curl(
         &c,

@@ -752,8 +752,13 @@ mod tests {
             last_failure_message: "disque \"plein\"".into(),
         };
         let now = t0 + 3_600_000;
-        let findings =
-            crate::ping::findings(&catalogue, vigie_policies::Profile::Standard, &job, now);
+        let findings = crate::ping::findings(
+            &catalogue,
+            vigie_policies::Profile::Standard,
+            &job,
+            &[],
+            now,
+        );
         let jobs = [PingJobInput {
             job: job.clone(),
             findings: findings.clone(),

@@ -331,8 +331,8 @@ async fn gather_host(
     })
 }
 
-/// The organisation's ping jobs (backups of machines with no agent), each judged at `now_ms` like
-/// the periodic pass judges it (`ping::findings`).
+/// The organisation's ping jobs (backups of machines with no agent), each judged at `now_ms` with
+/// the waivers then in force, as the periodic pass judges it (`ping::findings`).
 async fn gather_ping_jobs(
     store: &dyn Store,
     catalogue: &Catalogue,
@@ -340,12 +340,13 @@ async fn gather_ping_jobs(
     org_id: &str,
     now_ms: i64,
 ) -> Result<Vec<document::PingJobInput>, SnapshotError> {
+    let waivers = store.waivers(org_id).await?;
     Ok(store
         .ping_jobs(Some(org_id))
         .await?
         .into_iter()
         .map(|job| document::PingJobInput {
-            findings: crate::ping::findings(catalogue, profile, &job, now_ms),
+            findings: crate::ping::findings(catalogue, profile, &job, &waivers, now_ms),
             job,
         })
         .collect())
